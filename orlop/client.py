@@ -1,0 +1,112 @@
+"""The client controllers use to read and write objects.
+
+Why this exists: controllers must see exactly what kubectl sees (the same defaulting,
+validation, admission, finalizer and resourceVersion rules), so they never touch the
+store directly.  ``LocalClient`` calls the registry in process (``orlop up``: no HTTP,
+no serialisation round-trip); a remote implementation of the same methods can sit on
+HTTPS for controllers that run in their own process.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from .errors import StatusError
+from .registry.core import (
+    PATCH_MERGE,
+    DeleteOptions,
+    ListOptions,
+    Registry,
+    WatchEvent,
+    WriteOptions,
+)
+from .registry.resources import Resource, by_api_version
+
+
+def _res(api_version: str, kind: str) -> Resource:
+    res = by_api_version(api_version, kind)
+    if res is None:
+        raise ValueError(f"orlop does not serve {api_version} {kind}")
+    return res
+
+
+class LocalClient:
+    def __init__(self, registry: Registry, manager: str):
+        self.registry = registry
+        self.manager = manager
+
+    def _opts(self) -> WriteOptions:
+        return WriteOptions(field_manager=self.manager)
+
+    async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.registry.get(_res(api_version, kind), namespace, name)
+        except StatusError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    async def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[dict[str, Any]], str]:
+        out = await self.registry.list(_res(api_version, kind), namespace,
+                                       ListOptions(label_selector=label_selector, field_selector=field_selector))
+        return out["items"], out["metadata"]["resourceVersion"]
+
+    def watch(self, api_version: str, kind: str, namespace: str | None = None,
+              resource_version: str = "") -> AsyncIterator[WatchEvent]:
+        return self.registry.watch(_res(api_version, kind), namespace,
+                                   ListOptions(resource_version=resource_version))
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        res = _res(obj["apiVersion"], obj["kind"])
+        return await self.registry.create(res, obj["metadata"].get("namespace"), obj, self._opts())
+
+    async def update(self, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+        res = _res(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        updated, _ = await self.registry.update(res, meta.get("namespace"), meta["name"], obj, self._opts(),
+                                                subresource=subresource)
+        return updated
+
+    async def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
+                          patch: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+        obj, _ = await self.registry.patch(_res(api_version, kind), namespace, name, PATCH_MERGE,
+                                           orjson.dumps(patch), self._opts(), subresource=subresource)
+        return obj
+
+    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
+                     propagation_policy: str = "Background", uid: str | None = None) -> bool:
+        """Delete; False if it was already gone. Returns True once the delete was accepted."""
+        try:
+            await self.registry.delete(_res(api_version, kind), namespace, name,
+                                       DeleteOptions(propagation_policy=propagation_policy, uid=uid))
+            return True
+        except StatusError as e:
+            if e.code == 404:
+                return False
+            raise
+
+    async def event(self, involved: dict[str, Any], type_: str, reason: str, message: str,
+                    component: str) -> dict[str, Any]:
+        """Record a core/v1 Event about ``involved`` (what ``kubectl describe`` shows)."""
+        meta = involved["metadata"]
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ns = meta.get("namespace") or "default"
+        ev = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": ns},
+            "involvedObject": {"kind": involved["kind"], "apiVersion": involved["apiVersion"],
+                               "name": meta["name"], "uid": meta.get("uid", ""),
+                               "resourceVersion": meta.get("resourceVersion", "")},
+            "reason": reason, "message": message, "type": type_,
+            "source": {"component": component}, "reportingComponent": component, "reportingInstance": "",
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        if meta.get("namespace"):
+            ev["involvedObject"]["namespace"] = meta["namespace"]
+        return await self.create(ev)

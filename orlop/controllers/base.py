@@ -1,0 +1,131 @@
+"""Informer and work queue: the machinery every controller shares.
+
+Why this exists: Kubernetes controllers are level-triggered.  They keep a cache of the
+objects they care about (list, then watch from the list's resourceVersion, relist on
+410 Gone), turn every change into a *key* on a de-duplicating work queue, and a worker
+calls ``sync(key)``, which reads the cache, compares with the world and makes the next
+write.  Errors requeue the key with exponential backoff; a periodic resync requeues
+everything so nothing depends on an event being seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..client import LocalClient
+from ..errors import StatusError
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]          # (namespace or "", name)
+Handler = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
+
+
+class Informer:
+    """A cache of one kind, kept current by list + watch; calls handlers on each change."""
+
+    def __init__(self, client: LocalClient, api_version: str, kind: str):
+        self.client = client
+        self.api_version = api_version
+        self.kind = kind
+        self.cache: dict[Key, dict[str, Any]] = {}
+        self.handlers: list[Handler] = []
+        self.synced = asyncio.Event()
+
+    def on_change(self, handler: Handler) -> None:
+        """handler(event_type, obj, old) for ADDED / MODIFIED / DELETED."""
+        self.handlers.append(handler)
+
+    def _emit(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        for h in self.handlers:
+            try:
+                h(typ, obj, old)
+            except Exception:  # noqa: BLE001 - one handler's bug must not stop the informer
+                log.exception("%s handler failed", self.kind)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                items, rv = await self.client.list(self.api_version, self.kind)
+                fresh = {key_of(o): o for o in items}
+                for k, old in list(self.cache.items()):
+                    if k not in fresh:
+                        del self.cache[k]
+                        self._emit("DELETED", old, old)
+                for k, o in fresh.items():
+                    old = self.cache.get(k)
+                    self.cache[k] = o
+                    if old is None or old["metadata"]["resourceVersion"] != o["metadata"]["resourceVersion"]:
+                        self._emit("ADDED" if old is None else "MODIFIED", o, old)
+                self.synced.set()
+                async for ev in self.client.watch(self.api_version, self.kind, resource_version=rv):
+                    if ev.type == "BOOKMARK":
+                        continue
+                    k = key_of(ev.object)
+                    old = self.cache.get(k)
+                    if ev.type == "DELETED":
+                        self.cache.pop(k, None)
+                    else:
+                        self.cache[k] = ev.object
+                    self._emit(ev.type, ev.object, old)
+            except asyncio.CancelledError:
+                raise
+            except StatusError as e:
+                if e.code != 410:
+                    log.warning("%s watch failed: %s; relisting", self.kind, e)
+                    await asyncio.sleep(1)
+            except Exception:  # noqa: BLE001 - relist after any failure
+                log.exception("%s informer failed; relisting", self.kind)
+                await asyncio.sleep(1)
+
+
+class WorkQueue:
+    """De-duplicating queue of keys with per-key exponential backoff on failure."""
+
+    def __init__(self, base_delay: float = 0.05, max_delay: float = 30.0):
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._pending: set[Any] = set()
+        self._failures: dict[Any, int] = {}
+        self.base_delay, self.max_delay = base_delay, max_delay
+
+    def add(self, key: Any) -> None:
+        if key not in self._pending:
+            self._pending.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Any, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    def retry(self, key: Any) -> None:
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        self.add_after(key, min(self.max_delay, self.base_delay * (2 ** n)))
+
+    def forget(self, key: Any) -> None:
+        self._failures.pop(key, None)
+
+    async def get(self) -> Any:
+        key = await self._queue.get()
+        self._pending.discard(key)
+        return key
+
+    async def process(self, sync: Callable[[Any], Awaitable[None]], name: str) -> None:
+        """Worker loop: sync each key; requeue with backoff when sync raises."""
+        while True:
+            key = await self.get()
+            try:
+                await sync(key)
+                self.forget(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - retried with backoff
+                log.info("%s: sync %s failed: %s", name, key, e)
+                self.retry(key)

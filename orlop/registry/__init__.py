@@ -1,0 +1,1 @@
+"""Resource registry: kinds, strategies, schemas, printers."""

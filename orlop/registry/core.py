@@ -1,0 +1,707 @@
+"""The generic registry: Kubernetes' REST semantics for every kind, over the store.
+
+Why this exists: create / get / list / watch / update / patch / delete behave the same
+for every kind (resourceVersion preconditions, generateName, finalizers and
+deletionTimestamp, status subresources, field validation, managedFields, watch event
+types).  This module holds that behaviour once; per-kind differences come from
+``strategy`` (what a write may touch), ``defaults`` / ``validation`` (Kubernetes'
+defaulting and validation), ``admission`` (cluster-wide policy) and ``conversion``
+(legacy versions).  The HTTP layer and the in-process controller client both call it,
+so controllers see exactly what kubectl sees.
+
+Objects are stored as JSON without ``metadata.resourceVersion``; the store's mod
+revision of the key is the resourceVersion, filled in on every read.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .. import admission
+from ..errors import (
+    Cause,
+    StatusError,
+    already_exists,
+    bad_request,
+    conflict,
+    expired,
+    invalid,
+    not_found,
+    unsupported_media_type,
+)
+from ..store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store
+from . import strategy
+from .resources import Resource, by_kind, storage_resource
+
+GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+MAX_UPDATE_RETRIES = 16
+
+PATCH_JSON = "application/json-patch+json"
+PATCH_MERGE = "application/merge-patch+json"
+PATCH_STRATEGIC = "application/strategic-merge-patch+json"
+PATCH_APPLY = "application/apply-patch+yaml"
+PATCH_APPLY_CBOR = "application/apply-patch+cbor"
+PATCH_TYPES = (PATCH_JSON, PATCH_MERGE, PATCH_STRATEGIC, PATCH_APPLY)
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class WriteOptions:
+    """Options a write request carries (query parameters, mostly)."""
+
+    field_manager: str = ""
+    field_validation: str = "Ignore"      # Ignore | Warn | Strict
+    dry_run: bool = False
+    force: bool = False                   # server-side apply force
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeleteOptions:
+    propagation_policy: str = ""          # "" | Background | Foreground | Orphan
+    uid: str | None = None                # precondition
+    resource_version: str | None = None   # precondition
+    grace_period_seconds: int | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class ListOptions:
+    label_selector: str = ""
+    field_selector: str = ""
+    limit: int = 0
+    continue_token: str = ""
+    resource_version: str = ""
+
+
+@dataclass
+class WatchEvent:
+    type: str              # ADDED | MODIFIED | DELETED | BOOKMARK
+    object: dict[str, Any]
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "resourceVersion" in meta:
+        meta = dict(meta)
+        del meta["resourceVersion"]
+        obj = dict(obj)
+        obj["metadata"] = meta
+    return orjson.dumps(obj)
+
+
+def decode(value: bytes, revision: int) -> dict[str, Any]:
+    obj: dict[str, Any] = orjson.loads(value)
+    obj["metadata"]["resourceVersion"] = str(revision)
+    return obj
+
+
+def _selectors() -> Any:
+    from . import selectors
+    return selectors
+
+
+def _continue_token(rv: int, key: str) -> str:
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": key})
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _parse_continue(token: str) -> tuple[int, str]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+        return int(data["rv"]), str(data["start"])
+    except Exception as e:  # noqa: BLE001 - any malformed token is the client's error
+        raise bad_request(f"invalid continue token: {e}") from None
+
+
+def parse_rv(rv: str | None, what: str = "resourceVersion") -> int:
+    if rv in (None, ""):
+        return 0
+    try:
+        n = int(rv)  # type: ignore[arg-type]
+        if n < 0:
+            raise ValueError
+        return n
+    except (TypeError, ValueError):
+        raise bad_request(f"invalid {what}: {rv!r}") from None
+
+
+class Registry:
+    def __init__(self, store: Store, plugins: list[admission.Plugin] | None = None):
+        self.store = store
+        self.plugins = admission.default_chain() if plugins is None else plugins
+
+    # ----------------------------------------------------------- conversion
+    @staticmethod
+    def to_storage(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        if res.kind == "StatefulSet" and res.version != "v1":
+            from .conversion import convert_statefulset
+            return convert_statefulset(obj, "v1")
+        return obj
+
+    @staticmethod
+    def to_version(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        if res.kind == "StatefulSet" and res.version != "v1":
+            from .conversion import convert_statefulset
+            return convert_statefulset(obj, res.version)
+        return obj
+
+    # ---------------------------------------------------------------- reads
+    async def _lookup(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        from .resources import RESOURCES
+        for r in RESOURCES:
+            if r.group == group and r.plural == plural and not r.storage_version:
+                kv = await self.store.get(r.key(namespace, name))
+                return decode(kv.value, kv.mod_revision) if kv else None
+        return None
+
+    async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        sres = storage_resource(res)
+        kv = await self.store.get(sres.key(namespace, name))
+        if kv is None:
+            raise not_found(res.plural, name, res.group)
+        return self.to_version(res, decode(kv.value, kv.mod_revision))
+
+    async def list(self, res: Resource, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
+        sel = _selectors()
+        label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
+        field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
+        if field_reqs:
+            sel.check_field_selector(res.kind, field_reqs)
+        sres = storage_resource(res)
+        prefix = sres.key_prefix(namespace)
+        start, list_rv = "", 0
+        if opts.continue_token:
+            list_rv, start = _parse_continue(opts.continue_token)
+        items: list[dict[str, Any]] = []
+        last_key = ""
+        more = False
+        rev = 0
+        batch = max(opts.limit, 500) if opts.limit else 0
+        while True:
+            kvs, rev = await self.store.list(prefix, start_after=start, limit=batch)
+            for i, kv in enumerate(kvs):
+                obj = decode(kv.value, kv.mod_revision)
+                if self._matches(res, obj, label_sel, field_reqs):
+                    if opts.limit and len(items) >= opts.limit:
+                        more = True
+                        break
+                    items.append(self.to_version(res, obj))
+                last_key = kv.key
+                if opts.limit and len(items) >= opts.limit and i + 1 < len(kvs):
+                    more = True
+                    break
+            if more or not batch or len(kvs) < batch:
+                break
+            if opts.limit and len(items) >= opts.limit:
+                # Page full exactly at a batch boundary: is there anything after it?
+                more = bool((await self.store.list(prefix, start_after=last_key, limit=1))[0])
+                break
+            start = last_key
+        meta: dict[str, Any] = {"resourceVersion": str(list_rv or rev)}
+        if more:
+            meta["continue"] = _continue_token(list_rv or rev, last_key)
+            # remainingItemCount is only given when no selector filters the list (as Kubernetes).
+            if label_sel is None and not field_reqs:
+                meta["remainingItemCount"] = await self.store.count(prefix, start_after=last_key)
+        return {"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": meta, "items": items}
+
+    @staticmethod
+    def _matches(res: Resource, obj: dict[str, Any], label_sel: Any, field_reqs: list[Any]) -> bool:
+        if label_sel is not None and not label_sel.matches(obj["metadata"].get("labels")):
+            return False
+        if field_reqs:
+            sel = _selectors()
+            return bool(sel.fields_match(field_reqs, sel.selectable_fields(res.kind, obj)))
+        return True
+
+    def check_list_options(self, res: Resource, opts: ListOptions) -> None:
+        """Raise the 400 a bad selector or resourceVersion deserves, before any response is started."""
+        sel = _selectors()
+        if opts.label_selector:
+            sel.parse_label_selector(opts.label_selector)
+        if opts.field_selector:
+            sel.check_field_selector(res.kind, sel.parse_field_selector(opts.field_selector))
+        parse_rv(opts.resource_version)
+
+    async def watch(self, res: Resource, namespace: str | None, opts: ListOptions,
+                    bookmarks: bool = False, progress_interval: float = 0) -> AsyncIterator[WatchEvent]:
+        """Events after opts.resource_version; absent or "0": synthetic ADDED for current objects first."""
+        sel = _selectors()
+        label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
+        field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
+        if field_reqs:
+            sel.check_field_selector(res.kind, field_reqs)
+        rv = parse_rv(opts.resource_version)
+        sres = storage_resource(res)
+        prefix = sres.key_prefix(namespace)
+        if rv == 0:
+            kvs, rv = await self.store.list(prefix)
+            for kv in kvs:
+                obj = decode(kv.value, kv.mod_revision)
+                if self._matches(res, obj, label_sel, field_reqs):
+                    yield WatchEvent("ADDED", self.to_version(res, obj))
+        try:
+            async for ev in self.store.watch(prefix, rv, progress_interval=progress_interval):
+                if ev.progress:
+                    if bookmarks:
+                        yield WatchEvent("BOOKMARK", {"kind": res.kind, "apiVersion": res.group_version,
+                                                      "metadata": {"resourceVersion": str(ev.revision)}})
+                    continue
+                cur = decode(ev.value, ev.revision) if ev.value is not None else None
+                prev = decode(ev.prev, ev.revision) if ev.prev is not None else None
+                cur_ok = cur is not None and self._matches(res, cur, label_sel, field_reqs)
+                prev_ok = prev is not None and self._matches(res, prev, label_sel, field_reqs)
+                if ev.type == "DELETE":
+                    if prev_ok and prev is not None:
+                        yield WatchEvent("DELETED", self.to_version(res, prev))
+                elif cur_ok and cur is not None:
+                    yield WatchEvent("MODIFIED" if prev_ok else "ADDED", self.to_version(res, cur))
+                elif prev_ok and prev is not None:
+                    # The object left the selection: to this watcher it is gone.
+                    prev["metadata"]["resourceVersion"] = str(ev.revision)
+                    yield WatchEvent("DELETED", self.to_version(res, prev))
+        except Compacted as e:
+            raise expired(f"too old resource version: {e.requested} ({e.compacted})") from None
+
+    # --------------------------------------------------------------- writes
+    def _manager(self, opts: WriteOptions, default: str) -> str:
+        return opts.field_manager or default
+
+    def _check_field_validation(self, res: Resource, body: dict[str, Any], opts: WriteOptions) -> None:
+        if opts.field_validation not in ("Ignore", "Warn", "Strict", ""):
+            raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", "Strict": {opts.field_validation}')
+        from . import schema
+        unknown = schema.unknown_fields(storage_resource(res).gvk, body)
+        if not unknown:
+            return
+        if opts.field_validation == "Strict":
+            msg = ", ".join(f'unknown field "{u}"' for u in unknown)
+            raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                              f"strict decoding error: {msg}")
+        if opts.field_validation == "Warn":
+            opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
+        schema.prune_unknown_fields(storage_resource(res).gvk, body)
+
+    @staticmethod
+    def _check_type_meta(res: Resource, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise bad_request(f"{res.kind} in version \"{res.version}\" cannot be handled as a {res.kind}: "
+                              "the body must be a JSON object")
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if kind not in (None, "", res.kind) or api_version not in (None, "", res.group_version):
+            raise bad_request(f"the API version in the data ({api_version}) does not match the expected API "
+                              f"version ({res.group_version})" if api_version not in (None, "", res.group_version)
+                              else f"the kind in the data ({kind}) does not match the expected kind ({res.kind})")
+        meta = body.get("metadata")
+        if meta is None:
+            body["metadata"] = {}
+        elif not isinstance(meta, dict):
+            raise bad_request(f"{res.kind} in version \"{res.version}\" cannot be handled as a {res.kind}: "
+                              "metadata must be an object")
+        body["apiVersion"], body["kind"] = res.group_version, res.kind
+
+    @staticmethod
+    def _check_namespace(res: Resource, body: dict[str, Any], namespace: str | None) -> None:
+        meta = body["metadata"]
+        if res.namespaced:
+            ns = meta.get("namespace")
+            if ns not in (None, "") and ns != namespace:
+                raise bad_request("the namespace of the provided object does not match the namespace sent on the "
+                                  "request")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+
+    def _validate(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
+                  subresource: str = "") -> None:
+        from . import validation
+        if subresource == "status" and old is not None:
+            causes = validation.validate_status_update(res.kind, obj, old)
+        else:
+            causes = validation.validate(res.kind, obj, old)
+        from . import managedfields
+        mf = obj["metadata"].get("managedFields")
+        if mf is not None:
+            causes = causes + managedfields.validate_managed_fields(mf)
+        if causes:
+            name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
+            raise invalid(res.kind, name, causes, res.group)
+
+    async def _admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        for p in self.plugins:
+            await p.admit(op, res, obj, old, self._lookup)
+
+    async def create(self, res: Resource, namespace: str | None, body: Any, opts: WriteOptions,
+                     manager_default: str = "unknown") -> dict[str, Any]:
+        self._check_type_meta(res, body)
+        self._check_field_validation(res, body, opts)
+        obj = self.to_storage(res, body)
+        sres = storage_resource(res)
+        self._check_namespace(sres, obj, namespace)
+        meta = obj["metadata"]
+        if meta.get("resourceVersion"):
+            raise bad_request("resourceVersion should not be set on objects to be created")
+        if not meta.get("name") and not meta.get("generateName"):
+            raise invalid(res.kind, "", [Cause("FieldValueRequired", "name or generateName is required",
+                                               "metadata.name")], res.group)
+        for server_field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                             "selfLink"):
+            meta.pop(server_field, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        from . import defaults
+        defaults.apply_defaults(sres.kind, obj)
+        strategy.prepare_for_create(sres.kind, obj)
+        generated = not meta.get("name")
+        if generated:
+            meta["name"] = str(meta["generateName"]) + "".join(secrets.choice(GENERATE_CHARS) for _ in range(5))
+        self._validate(sres, obj, None)
+        await self._admit("CREATE", sres, obj, None)
+        from . import managedfields
+        if meta.get("managedFields") is None:
+            managedfields.record_update(None, obj, manager=self._manager(opts, manager_default), gvk=sres.gvk,
+                                        api_version=res.group_version, now=meta["creationTimestamp"])
+        if opts.dry_run:
+            meta["resourceVersion"] = ""
+            return self.to_version(res, obj)
+        key = sres.key(namespace, meta["name"])
+        for attempt in range(3):
+            try:
+                rev = await self.store.create(key, encode(obj))
+                break
+            except KeyExists:
+                if not generated or attempt == 2:
+                    raise already_exists(res.plural, meta["name"], res.group) from None
+                meta["name"] = str(meta["generateName"]) + "".join(secrets.choice(GENERATE_CHARS) for _ in range(5))
+                key = sres.key(namespace, meta["name"])
+        meta["resourceVersion"] = str(rev)
+        return self.to_version(res, obj)
+
+    async def update(self, res: Resource, namespace: str | None, name: str, body: Any, opts: WriteOptions,
+                     subresource: str = "", manager_default: str = "unknown",
+                     precondition_rv: int | None = None) -> tuple[dict[str, Any], bool]:
+        """PUT semantics. Returns (object, created)."""
+        self._check_type_meta(res, body)
+        self._check_field_validation(res, body, opts)
+        sres = storage_resource(res)
+        meta = body["metadata"]
+        if meta.get("name") not in (None, "", name):
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+        meta["name"] = name
+        obj = self.to_storage(res, body)
+        self._check_namespace(sres, obj, namespace)
+        key = sres.key(namespace, name)
+        kv = await self.store.get(key)
+        if kv is None:
+            if subresource or res.kind not in ("Lease", "Node", "Endpoints", "Event"):
+                raise not_found(res.plural, name, res.group)
+            obj["metadata"].pop("resourceVersion", None)
+            return await self.create(res, namespace, obj, opts, manager_default), True
+        old = decode(kv.value, kv.mod_revision)
+        want_rv = parse_rv(obj["metadata"].get("resourceVersion"))
+        if want_rv and want_rv != kv.mod_revision:
+            raise conflict(res.plural, name, res.group)
+        return await self._write_update(res, sres, key, old, kv.mod_revision, obj, opts, subresource,
+                                        manager_default), False
+
+    async def _write_update(self, res: Resource, sres: Resource, key: str, old: dict[str, Any], old_rev: int,
+                            obj: dict[str, Any], opts: WriteOptions, subresource: str,
+                            manager_default: str, record: bool = True) -> dict[str, Any]:
+        """Apply strategy, defaults, validation, admission and write ``obj`` over ``old`` at ``old_rev``."""
+        meta, old_meta = obj["metadata"], old["metadata"]
+        for kept in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace",
+                     "name"):
+            if kept in old_meta:
+                meta[kept] = old_meta[kept]
+            else:
+                meta.pop(kept, None)
+        if "generateName" in old_meta and "generateName" not in meta:
+            meta["generateName"] = old_meta["generateName"]
+        from . import defaults
+        defaults.apply_defaults(sres.kind, obj)
+        strategy.prepare_for_update(sres.kind, obj, old, subresource)
+        meta = obj["metadata"]
+        meta.pop("resourceVersion", None)
+        old_cmp = dict(old)
+        old_cmp["metadata"] = {k: v for k, v in old_meta.items() if k != "resourceVersion"}
+        if record and "managedFields" not in meta and "managedFields" in old_meta:
+            meta["managedFields"] = old_meta["managedFields"]
+        if obj == old_cmp:
+            # A no-op write: nothing is stored and resourceVersion does not move.
+            return self.to_version(res, old)
+        self._validate(sres, obj, old, subresource)
+        await self._admit("UPDATE", sres, obj, old)
+        if record:
+            from . import managedfields
+            explicit = meta.get("managedFields") != old_meta.get("managedFields")
+            if not explicit:
+                managedfields.record_update(old_cmp, obj, manager=self._manager(opts, manager_default),
+                                            gvk=sres.gvk, api_version=res.group_version, now=now_rfc3339(),
+                                            subresource=subresource)
+        if opts.dry_run:
+            meta["resourceVersion"] = str(old_rev)
+            return self.to_version(res, obj)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._namespace_pending(obj):
+            # The last finalizer is gone: the object goes away now.
+            try:
+                rev = await self.store.delete(key, old_rev)
+            except RevisionMismatch:
+                raise conflict(res.plural, meta["name"], res.group) from None
+            except KeyNotFound:
+                raise not_found(res.plural, meta["name"], res.group) from None
+            meta["resourceVersion"] = str(rev)
+            return self.to_version(res, obj)
+        try:
+            rev = await self.store.update(key, encode(obj), old_rev)
+        except RevisionMismatch:
+            raise conflict(res.plural, meta["name"], res.group) from None
+        except KeyNotFound:
+            raise not_found(res.plural, meta["name"], res.group) from None
+        meta["resourceVersion"] = str(rev)
+        return self.to_version(res, obj)
+
+    @staticmethod
+    def _namespace_pending(obj: dict[str, Any]) -> bool:
+        return obj.get("kind") == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
+
+    async def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes,
+                    opts: WriteOptions, subresource: str = "",
+                    manager_default: str = "unknown") -> tuple[dict[str, Any], bool]:
+        """PATCH semantics, retried on conflicts (the patch is re-applied to the fresh object)."""
+        from . import patch as patches
+        sres = storage_resource(res)
+        key = sres.key(namespace, name)
+        if patch_type not in PATCH_TYPES:
+            raise unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: "
+                + ", ".join(PATCH_TYPES))
+        parsed = _parse_patch_body(patch_type, body)
+        for _ in range(MAX_UPDATE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                if patch_type == PATCH_APPLY and not subresource:
+                    return await self._apply_create(res, namespace, name, parsed, opts), True
+                raise not_found(res.plural, name, res.group)
+            old = decode(kv.value, kv.mod_revision)
+            current = self.to_version(res, copy.deepcopy(old))
+            if patch_type == PATCH_APPLY:
+                new = self._apply(res, current, parsed, opts)
+            elif patch_type == PATCH_JSON:
+                new = patches.json_patch(current, parsed)
+            elif patch_type == PATCH_MERGE:
+                new = patches.json_merge_patch(current, parsed)
+            else:
+                new = patches.strategic_merge_patch(current, parsed, res.gvk)
+            if not isinstance(new, dict):
+                raise bad_request("the patched object must be a JSON object")
+            self._check_type_meta(res, new)
+            self._check_field_validation(res, new, opts)
+            want_rv = parse_rv((new.get("metadata") or {}).get("resourceVersion"))
+            if want_rv and want_rv != kv.mod_revision:
+                raise conflict(res.plural, name, res.group)
+            new_meta = new["metadata"]
+            if new_meta.get("name") != name:
+                raise bad_request(f"the name of the object ({new_meta.get('name')}) does not match the name on the "
+                                  f"URL ({name})")
+            obj = self.to_storage(res, new)
+            self._check_namespace(sres, obj, namespace)
+            try:
+                return await self._write_update(res, sres, key, old, kv.mod_revision, obj, opts, subresource,
+                                                manager_default, record=patch_type != PATCH_APPLY), False
+            except StatusError as e:
+                if e.reason == "Conflict" and not want_rv and e.code == 409 and "modified" in e.message:
+                    continue
+                raise
+        raise conflict(res.plural, name, res.group)
+
+    def _apply(self, res: Resource, live: dict[str, Any] | None, applied: Any, opts: WriteOptions) -> dict[str, Any]:
+        from . import managedfields
+        if not opts.field_manager:
+            raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+        if not isinstance(applied, dict):
+            raise bad_request("the body of an apply patch must be an object")
+        if (applied.get("metadata") or {}).get("managedFields") is not None:
+            raise bad_request("metadata.managedFields must be nil")
+        return managedfields.apply(live, applied, manager=opts.field_manager, force=opts.force,
+                                   gvk=storage_resource(res).gvk, api_version=res.group_version,
+                                   now=now_rfc3339())
+
+    async def _apply_create(self, res: Resource, namespace: str | None, name: str, applied: Any,
+                            opts: WriteOptions) -> dict[str, Any]:
+        self._check_type_meta(res, applied)
+        meta = applied["metadata"]
+        if meta.get("name") not in (None, name):
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+        meta["name"] = name
+        if res.namespaced:
+            meta.setdefault("namespace", namespace)
+        obj = self._apply(res, None, applied, opts)
+        return await self.create(res, namespace, obj, opts)
+
+    async def delete(self, res: Resource, namespace: str | None, name: str,
+                     opts: DeleteOptions) -> tuple[dict[str, Any], bool]:
+        """DELETE semantics. Returns (object, gone): gone is False while finalizers hold it."""
+        sres = storage_resource(res)
+        key = sres.key(namespace, name)
+        for _ in range(MAX_UPDATE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                raise not_found(res.plural, name, res.group)
+            obj = decode(kv.value, kv.mod_revision)
+            meta = obj["metadata"]
+            if opts.uid is not None and opts.uid != meta.get("uid"):
+                raise conflict(res.plural, name, res.group,
+                               f"Precondition failed: UID in precondition: {opts.uid}, UID in object meta: "
+                               f"{meta.get('uid')}")
+            if opts.resource_version is not None and opts.resource_version != meta.get("resourceVersion"):
+                raise conflict(res.plural, name, res.group,
+                               "Precondition failed: ResourceVersion in precondition: "
+                               f"{opts.resource_version}, ResourceVersion in object meta: {meta.get('resourceVersion')}")
+            await self._admit("DELETE", sres, obj, obj)
+            finalizers = list(meta.get("finalizers") or [])
+            policy = opts.propagation_policy
+            if policy not in ("", "Background", "Foreground", "Orphan"):
+                raise invalid("DeleteOptions", "", [Cause(
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
+                    "propagationPolicy")])
+            if policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            pending = bool(finalizers) or self._namespace_pending(obj)
+            if not pending:
+                if opts.dry_run:
+                    return self.to_version(res, obj), True
+                try:
+                    rev = await self.store.delete(key, kv.mod_revision)
+                except RevisionMismatch:
+                    continue
+                except KeyNotFound:
+                    raise not_found(res.plural, name, res.group) from None
+                meta["resourceVersion"] = str(rev)
+                return self.to_version(res, obj), True
+            changed = False
+            if finalizers != (meta.get("finalizers") or []):
+                meta["finalizers"] = finalizers
+                changed = True
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = now_rfc3339()
+                meta["deletionGracePeriodSeconds"] = 0
+                changed = True
+            if res.kind == "Namespace" and (obj.get("status") or {}).get("phase") != "Terminating":
+                obj.setdefault("status", {})["phase"] = "Terminating"
+                changed = True
+            if not changed or opts.dry_run:
+                return self.to_version(res, obj), False
+            meta.pop("resourceVersion", None)
+            try:
+                rev = await self.store.update(key, encode(obj), kv.mod_revision)
+            except (RevisionMismatch, KeyNotFound):
+                continue
+            meta["resourceVersion"] = str(rev)
+            return self.to_version(res, obj), False
+        raise conflict(res.plural, name, res.group)
+
+    async def delete_collection(self, res: Resource, namespace: str | None, list_opts: ListOptions,
+                                opts: DeleteOptions) -> dict[str, Any]:
+        listed = await self.list(res, namespace, list_opts)
+        for item in listed["items"]:
+            m = item["metadata"]
+            try:
+                await self.delete(res, m.get("namespace"), m["name"], DeleteOptions(
+                    propagation_policy=opts.propagation_policy, dry_run=opts.dry_run))
+            except StatusError as e:
+                if e.code != 404:
+                    raise
+        return listed
+
+    # ---------------------------------------------------------------- scale
+    async def get_scale(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = await self.get(res, namespace, name)
+        return self.scale_of(obj)
+
+    @staticmethod
+    def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        sel = (obj.get("spec") or {}).get("selector")
+        selector = str(_selectors().label_selector_from_dict(sel)) if sel else ""
+        return {
+            "kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": selector},
+        }
+
+    async def update_scale(self, res: Resource, namespace: str | None, name: str, scale: Any,
+                           opts: WriteOptions, patch_type: str = "", manager_default: str = "unknown",
+                           patch_body: bytes = b"") -> dict[str, Any]:
+        from . import patch as patches
+        for _ in range(MAX_UPDATE_RETRIES):
+            obj = await self.get(res, namespace, name)
+            current = self.scale_of(obj)
+            if patch_type:
+                parsed = _parse_patch_body(patch_type, patch_body)
+                if patch_type == PATCH_JSON:
+                    scale = patches.json_patch(current, parsed)
+                elif patch_type == PATCH_MERGE:
+                    scale = patches.json_merge_patch(current, parsed)
+                elif patch_type == PATCH_STRATEGIC:
+                    scale = patches.strategic_merge_patch(current, parsed, ("autoscaling", "v1", "Scale"))
+                else:
+                    raise unsupported_media_type(f"{patch_type} is not supported on the scale subresource")
+            if not isinstance(scale, dict):
+                raise bad_request("Scale must be a JSON object")
+            spec = scale.get("spec")
+            replicas = spec.get("replicas", 0) if isinstance(spec, dict) else None
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise invalid("Scale", name, [Cause("FieldValueInvalid",
+                                                    f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                                                    "spec.replicas")], "autoscaling")
+            want_rv = parse_rv((scale.get("metadata") or {}).get("resourceVersion"))
+            if want_rv and str(want_rv) != obj["metadata"]["resourceVersion"]:
+                raise conflict(res.plural, name, res.group)
+            new = copy.deepcopy(obj)
+            new["spec"]["replicas"] = replicas
+            new["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+            try:
+                updated, _ = await self.update(res, namespace, name, new, opts, subresource="scale",
+                                               manager_default=manager_default)
+            except StatusError as e:
+                if e.reason == "Conflict" and not want_rv:
+                    continue
+                raise
+            return self.scale_of(updated)
+        raise conflict(res.plural, name, res.group)
+
+
+def _parse_patch_body(patch_type: str, body: bytes) -> Any:
+    try:
+        if patch_type == PATCH_APPLY:
+            import yaml
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            return yaml.load(body, Loader=loader)  # noqa: S506 - safe loader
+        return orjson.loads(body)
+    except Exception as e:  # noqa: BLE001 - any decode failure is the client's
+        raise bad_request(f"error decoding patch: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def resource_for_kind(group: str, kind: str) -> Resource:
+    res = by_kind(group, kind)
+    if res is None:
+        raise bad_request(f"no resource for kind {group}/{kind}")
+    return res

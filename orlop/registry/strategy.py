@@ -1,0 +1,100 @@
+"""Per-kind write strategy: what the server sets, resets and keeps on create and update.
+
+Why this exists: Kubernetes' registry strategies (PrepareForCreate / PrepareForUpdate)
+decide which parts of an object a write may touch.  A user's ``kubectl apply`` of a PVC
+must not be able to set ``status.phase: Bound``; a controller's ``/status`` write must
+not change the spec; a spec change of a StatefulSet bumps ``metadata.generation``.
+These rules are small, per kind, and kept here in one table so the generic registry
+code stays kind-agnostic.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# Kinds whose main resource ignores status on write (status comes only through /status).
+STATUS_SPLIT = {"Namespace", "Node", "PersistentVolume", "PersistentVolumeClaim", "Pod", "Service", "StatefulSet"}
+# Kinds that track metadata.generation (bumped when spec changes).
+GENERATION = {"StatefulSet", "PersistentVolumeClaim", "PersistentVolume", "Pod", "Service", "Namespace", "Node"}
+
+_INITIAL_STATUS: dict[str, dict[str, Any]] = {
+    "PersistentVolume": {"phase": "Pending"},
+    "PersistentVolumeClaim": {"phase": "Pending"},
+    "Namespace": {"phase": "Active"},
+    "Pod": {"phase": "Pending", "qosClass": "BestEffort"},
+    "Service": {"loadBalancer": {}},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+}
+
+
+def prepare_for_create(kind: str, obj: dict[str, Any]) -> None:
+    """Reset what a client may not set on create (status, server-owned fields)."""
+    if kind in _INITIAL_STATUS:
+        obj["status"] = copy.deepcopy(_INITIAL_STATUS[kind])
+    if kind == "Namespace":
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict):
+            spec["finalizers"] = ["kubernetes"]
+    if kind in GENERATION:
+        obj["metadata"]["generation"] = 1
+    if kind == "Pod":
+        _pod_qos(obj)
+
+
+def _pod_qos(obj: dict[str, Any]) -> None:
+    """Pod QoS class from container resources (Guaranteed / Burstable / BestEffort)."""
+    containers = (obj.get("spec") or {}).get("containers") or []
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        if not isinstance(c, dict):
+            continue
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in lim or (r in req and req[r] != lim[r]):
+                guaranteed = False
+    obj["status"]["qosClass"] = "BestEffort" if not any_set else ("Guaranteed" if guaranteed else "Burstable")
+
+
+def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subresource: str) -> None:
+    """Keep the parts of ``old`` a write through this endpoint may not change."""
+    if subresource == "finalize":
+        # namespaces/<name>/finalize: only spec.finalizers changes.
+        finalizers = (obj.get("spec") or {}).get("finalizers") if isinstance(obj.get("spec"), dict) else None
+        kept = copy.deepcopy(old)
+        kept["spec"]["finalizers"] = finalizers or []
+        kept["metadata"]["resourceVersion"] = (obj.get("metadata") or {}).get("resourceVersion")
+        obj.clear()
+        obj.update(kept)
+        return
+    if subresource == "status":
+        # A status write changes status only; spec and most metadata come from old.
+        new_status = obj.get("status")
+        meta = obj.get("metadata") or {}
+        kept = copy.deepcopy(old)
+        if new_status is None:
+            kept.pop("status", None)
+        else:
+            kept["status"] = new_status
+        # Kubernetes lets status writers keep resourceVersion as a precondition only.
+        kept["metadata"]["resourceVersion"] = meta.get("resourceVersion", old["metadata"].get("resourceVersion"))
+        obj.clear()
+        obj.update(kept)
+        return
+    if kind in STATUS_SPLIT:
+        if "status" in old:
+            obj["status"] = copy.deepcopy(old["status"])
+        else:
+            obj.pop("status", None)
+    if kind == "Namespace":
+        obj["spec"] = copy.deepcopy(old.get("spec", {}))
+    if kind in GENERATION:
+        gen = old["metadata"].get("generation", 1)
+        if obj.get("spec") != old.get("spec"):
+            gen += 1
+        obj["metadata"]["generation"] = gen
+

@@ -1,0 +1,340 @@
+"""SQLite backend of the store: the embedded default of ``orlop up``.
+
+Why this exists: one machine needs a durable, transactional store with no server to
+run.  SQLite in WAL mode with ``synchronous=FULL`` makes each commit durable (fsync of
+the WAL) before we answer, so a ``kill -9`` right after an acknowledged write loses
+nothing.
+
+Shape:
+- ``kv``   the current value of every key with its mod/create revision;
+- ``log``  one row per revision (the change and the previous value), the watch
+  history; compaction deletes its oldest rows;
+- ``meta`` the current revision and the compacted revision.
+
+Writes are funnelled through one writer thread that *group-commits*: it takes every
+write queued while the previous fsync ran and commits them in one transaction (each in
+its own savepoint so one failing write does not fail its neighbours).  Many concurrent
+writers therefore share one fsync instead of paying one each, and revisions stay
+strictly ordered.  Reads use a second connection in a second thread (WAL readers see
+a consistent snapshot and never block the writer).  Watchers are fed in-process right
+after each commit, and replay older changes from ``log``; events are de-duplicated by
+revision so a watcher registered during a commit sees each change exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store, WatchEvent
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    mod_rev INTEGER NOT NULL,
+    create_rev INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    rev INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    type INTEGER NOT NULL,
+    value BLOB,
+    prev BLOB
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('revision', 0);
+INSERT OR IGNORE INTO meta VALUES ('compacted', 0);
+"""
+
+PUT, DELETE = 0, 1
+_TYPES = {PUT: "PUT", DELETE: "DELETE"}
+# A watcher that falls this many events behind is dropped (its stream ends; the client
+# re-watches from its last resourceVersion), as Kubernetes does with slow watchers.
+WATCH_QUEUE_LIMIT = 100_000
+# Writes committed together in one transaction at most.
+MAX_GROUP = 512
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest key greater than every key starting with prefix (etcd's range end)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class _Watcher:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+        self.dropped = False
+
+    def offer(self, ev: WatchEvent) -> None:
+        if self.dropped:
+            return
+        if self.queue.qsize() >= WATCH_QUEUE_LIMIT:
+            self.dropped = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(ev)
+
+
+class _Op:
+    __slots__ = ("fn", "future", "loop", "result", "error", "events")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection, int], tuple[Any, list[WatchEvent]]],
+                 future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop):
+        self.fn = fn
+        self.future = future
+        self.loop = loop
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str):
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = self._connect()
+        conn.executescript(_SCHEMA)
+        start_rev = conn.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
+        conn.close()
+        self._reader = self._connect()
+        self._read_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orlop-store-read")
+        self._queue: queue.Queue[_Op | None] = queue.Queue()
+        self._writer_conn: sqlite3.Connection | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="orlop-store-write", daemon=True)
+        self._watchers: set[_Watcher] = set()
+        self._closed = False
+        # Highest revision handed to watchers (in the event loop); progress events never pass it.
+        self._delivered = start_rev
+        self._writer.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    # ------------------------------------------------------------------ reads
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._read_exec, fn, self._reader)
+
+    async def get(self, key: str) -> KeyValue | None:
+        def q(c: sqlite3.Connection) -> KeyValue | None:
+            row = c.execute("SELECT key, value, mod_rev, create_rev FROM kv WHERE key=?", (key,)).fetchone()
+            return KeyValue(*row) if row else None
+        return await self._read(q)
+
+    async def list(self, prefix: str, start_after: str = "", limit: int = 0) -> tuple[list[KeyValue], int]:
+        def q(c: sqlite3.Connection) -> tuple[list[KeyValue], int]:
+            c.execute("BEGIN")
+            try:
+                rev = c.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
+                lo = max(prefix, start_after + "\x00") if start_after else prefix
+                sql = "SELECT key, value, mod_rev, create_rev FROM kv WHERE key>=? AND key<? ORDER BY key"
+                args: tuple[Any, ...] = (lo, prefix_end(prefix))
+                if limit:
+                    sql += " LIMIT ?"
+                    args += (limit,)
+                rows = [KeyValue(*r) for r in c.execute(sql, args)]
+            finally:
+                c.execute("COMMIT")
+            return rows, rev
+        return await self._read(q)
+
+    async def count(self, prefix: str, start_after: str = "") -> int:
+        lo = max(prefix, start_after + "\x00") if start_after else prefix
+
+        def q(c: sqlite3.Connection) -> int:
+            return c.execute("SELECT count(*) FROM kv WHERE key>=? AND key<?",
+                             (lo, prefix_end(prefix))).fetchone()[0]
+        return await self._read(q)
+
+    async def current_revision(self) -> int:
+        return await self._read(lambda c: c.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0])
+
+    async def _compacted(self) -> int:
+        return await self._read(lambda c: c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0])
+
+    # ----------------------------------------------------------------- writes
+    async def _write(self, fn: Callable[[sqlite3.Connection, int], tuple[Any, list[WatchEvent]]]) -> Any:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Op(fn, fut, loop))
+        return await fut
+
+    def _write_loop(self) -> None:
+        conn = self._writer_conn = self._connect()
+        while True:
+            op = self._queue.get()
+            if op is None:
+                break
+            batch = [op]
+            stop = False
+            while len(batch) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit_batch(conn, batch)
+            if stop:
+                break
+        conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            rev = conn.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
+            for op in batch:
+                op.error = None
+                op.events = []
+                conn.execute("SAVEPOINT op")
+                try:
+                    op.result, op.events = op.fn(conn, rev)
+                    rev += len(op.events)
+                    conn.execute("RELEASE op")
+                except Exception as e:  # noqa: BLE001 - delivered to the caller
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    op.error = e
+            conn.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
+            conn.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001 - disk full, I/O error: every op fails
+            log.exception("store commit failed")
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for op in batch:
+                op.error, op.events = e, []
+        for op in batch:
+            op.loop.call_soon_threadsafe(self._deliver, op)
+
+    def _deliver(self, op: _Op) -> None:
+        for ev in op.events:
+            self._delivered = max(self._delivered, ev.revision)
+            for w in list(self._watchers):
+                if ev.key.startswith(w.prefix):
+                    w.offer(ev)
+        if op.future.cancelled():
+            return
+        if op.error is not None:
+            op.future.set_exception(op.error)
+        else:
+            op.future.set_result(op.result)
+
+    @staticmethod
+    def _log(conn: sqlite3.Connection, rev: int, key: str, typ: int, value: bytes | None,
+             prev: bytes | None) -> WatchEvent:
+        conn.execute("INSERT INTO log(rev, key, type, value, prev) VALUES (?,?,?,?,?)", (rev, key, typ, value, prev))
+        return WatchEvent(_TYPES[typ], key, rev, value, prev)
+
+    async def create(self, key: str, value: bytes) -> int:
+        def fn(c: sqlite3.Connection, rev: int) -> tuple[int, list[WatchEvent]]:
+            if c.execute("SELECT 1 FROM kv WHERE key=?", (key,)).fetchone():
+                raise KeyExists(key)
+            new = rev + 1
+            c.execute("INSERT INTO kv(key, value, mod_rev, create_rev) VALUES (?,?,?,?)", (key, value, new, new))
+            return new, [self._log(c, new, key, PUT, value, None)]
+        return await self._write(fn)
+
+    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        def fn(c: sqlite3.Connection, rev: int) -> tuple[int, list[WatchEvent]]:
+            row = c.execute("SELECT key, value, mod_rev, create_rev FROM kv WHERE key=?", (key,)).fetchone()
+            if row is None:
+                raise KeyNotFound(key)
+            if expected_revision and row[2] != expected_revision:
+                raise RevisionMismatch(KeyValue(*row))
+            new = rev + 1
+            c.execute("UPDATE kv SET value=?, mod_rev=? WHERE key=?", (value, new, key))
+            return new, [self._log(c, new, key, PUT, value, row[1])]
+        return await self._write(fn)
+
+    async def delete(self, key: str, expected_revision: int = 0) -> int:
+        def fn(c: sqlite3.Connection, rev: int) -> tuple[int, list[WatchEvent]]:
+            row = c.execute("SELECT key, value, mod_rev, create_rev FROM kv WHERE key=?", (key,)).fetchone()
+            if row is None:
+                raise KeyNotFound(key)
+            if expected_revision and row[2] != expected_revision:
+                raise RevisionMismatch(KeyValue(*row))
+            new = rev + 1
+            c.execute("DELETE FROM kv WHERE key=?", (key,))
+            return new, [self._log(c, new, key, DELETE, None, row[1])]
+        return await self._write(fn)
+
+    async def compact(self, keep: int) -> int:
+        def fn(c: sqlite3.Connection, rev: int) -> tuple[int, list[WatchEvent]]:
+            compacted = c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
+            target = max(compacted, rev - keep)
+            if target > compacted:
+                c.execute("DELETE FROM log WHERE rev<=?", (target,))
+                c.execute("UPDATE meta SET value=? WHERE name='compacted'", (target,))
+            return target, []
+        return await self._write(fn)
+
+    # ------------------------------------------------------------------ watch
+    async def watch(self, prefix: str, revision: int,  # type: ignore[override]
+                    progress_interval: float = 0) -> AsyncIterator[WatchEvent]:
+        w = _Watcher(prefix)
+        self._watchers.add(w)
+        try:
+            def replay(c: sqlite3.Connection) -> tuple[int, int, list[tuple[Any, ...]]]:
+                c.execute("BEGIN")
+                try:
+                    compacted = c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
+                    current = c.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
+                    rows = [] if revision < compacted else c.execute(
+                        "SELECT rev, key, type, value, prev FROM log WHERE rev>? AND key>=? AND key<? ORDER BY rev",
+                        (revision, prefix, prefix_end(prefix))).fetchall()
+                finally:
+                    c.execute("COMMIT")
+                return compacted, current, rows
+            compacted, _current, rows = await self._read(replay)
+            if revision < compacted:
+                raise Compacted(revision, compacted)
+            last = revision
+            for rev, key, typ, value, prev in rows:
+                last = rev
+                yield WatchEvent(_TYPES[typ], key, rev, value, prev)
+            while True:
+                if progress_interval > 0:
+                    try:
+                        ev = await asyncio.wait_for(w.queue.get(), progress_interval)
+                    except TimeoutError:
+                        # Queue empty: every change up to the last delivered revision has reached us.
+                        yield WatchEvent("PROGRESS", "", max(last, self._delivered), None, None, progress=True)
+                        continue
+                else:
+                    ev = await w.queue.get()
+                if ev is None:
+                    return
+                if ev.revision <= last:
+                    continue
+                last = ev.revision
+                yield ev
+        finally:
+            self._watchers.discard(w)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+        for w in list(self._watchers):
+            w.queue.put_nowait(None)
+        self._read_exec.shutdown(wait=True)
+        self._reader.close()

@@ -1,0 +1,118 @@
+"""``orlop up``: the whole control plane in one process on one machine.
+
+Why this exists: the embedded default must be one command.  This module wires the
+parts together (SQLite store → registry → HTTPS API server, plus the controllers that
+give the objects their behaviour), bootstraps the namespaces every cluster has, writes
+the kubeconfig, and runs until stopped.  A second start on the same data directory
+resumes with every object, the same CA and the same token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .api import pki
+from .api.server import ApiServer
+from .client import LocalClient
+from .errors import StatusError
+from .registry.core import Registry
+from .store.sqlite import SQLiteStore
+
+log = logging.getLogger("orlop")
+
+DEFAULT_DATA_DIR = os.path.expanduser("~/.local/share/orlop")
+DEFAULT_PORT = 6443
+BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+COMPACT_INTERVAL = 60.0     # seconds between compactions
+COMPACT_KEEP = 50_000       # revisions of history kept for watch resume
+
+
+@dataclass
+class Config:
+    data_dir: str = DEFAULT_DATA_DIR
+    port: int = DEFAULT_PORT
+    address: str = "127.0.0.1"
+    extra_names: list[str] = field(default_factory=list)
+    compact_interval: float = COMPACT_INTERVAL
+    compact_keep: int = COMPACT_KEEP
+
+
+async def bootstrap(registry: Registry) -> None:
+    """Create the namespaces every cluster starts with (idempotent)."""
+    client = LocalClient(registry, "orlop-bootstrap")
+    for ns in BOOTSTRAP_NAMESPACES:
+        try:
+            await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        except StatusError as e:
+            if e.code != 409:
+                raise
+
+
+def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
+    from .controllers.gc import GarbageCollector
+    from .controllers.namespace import NamespaceController
+    return [
+        asyncio.create_task(NamespaceController(LocalClient(registry, "namespace-controller")).run(),
+                            name="namespace-controller"),
+        asyncio.create_task(GarbageCollector(LocalClient(registry, "garbage-collector")).run(),
+                            name="garbage-collector"),
+    ]
+
+
+async def _compactor(store: SQLiteStore, interval: float, keep: int) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await store.compact(keep)
+        except Exception:  # noqa: BLE001 - compaction failing must not stop the server
+            log.exception("compaction failed")
+
+
+async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
+    os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
+    creds = pki.ensure_credentials(cfg.data_dir, cfg.extra_names + ([cfg.address] if cfg.address not in
+                                                                     ("0.0.0.0", "::") else []))
+    store = SQLiteStore(os.path.join(cfg.data_dir, "store.db"))
+    registry = Registry(store)
+    await bootstrap(registry)
+    host = cfg.address if cfg.address not in ("0.0.0.0", "::") else "127.0.0.1"
+    server_url = f"https://{host}:{cfg.port}" if ":" not in host else f"https://[{host}]:{cfg.port}"
+    api = ApiServer(registry, creds.token, server_address=f"{host}:{cfg.port}")
+    runner = web.AppRunner(api.app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.address, cfg.port, ssl_context=creds.ssl_context(), reuse_address=True)
+    await site.start()
+    kubeconfig = os.path.join(cfg.data_dir, "kubeconfig")
+    pki.write_kubeconfig(kubeconfig, creds, server_url)
+    tasks = start_controllers(registry)
+    tasks.append(asyncio.create_task(_compactor(store, cfg.compact_interval, cfg.compact_keep)))
+    api.ready = True
+    print(f"orlop is serving the Kubernetes API at {server_url}\n"
+          f"  data directory: {cfg.data_dir}\n"
+          f"  use it with:    export KUBECONFIG={kubeconfig}\n"
+          f"                  kubectl get namespaces", flush=True)
+    if ready is not None:
+        ready.set()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("orlop: stopping", flush=True)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        await store.close()
+
