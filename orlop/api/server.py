@@ -26,7 +26,6 @@ from .. import errors
 from ..errors import StatusError, bad_request, not_found
 from ..registry import resources as resmod
 from ..registry.core import (
-    PATCH_APPLY,
     DeleteOptions,
     ListOptions,
     Registry,
@@ -293,6 +292,9 @@ class ApiServer:
         rows = []
         for obj in items:
             row: dict[str, Any] = {"cells": printers.table_cells(res.kind, obj, now)}
+            conditions = printers.row_conditions(res.kind, obj)
+            if conditions:
+                row["conditions"] = conditions
             if include == "Object":
                 row["object"] = obj
             elif include != "None":
@@ -329,7 +331,7 @@ class ApiServer:
             if m == "POST":
                 if t.namespace is None and t.res.namespaced:
                     raise StatusError(405, "MethodNotAllowed",
-                                      f"the server does not allow this method on the requested resource")
+                                      "the server does not allow this method on the requested resource")
                 opts = self._write_options(request)
                 body = await self._body(request, t)
                 obj = await reg.create(t.res, t.namespace, body, opts, self._manager_default(request))
@@ -357,8 +359,6 @@ class ApiServer:
             opts = self._write_options(request)
             raw = await request.read()
             ctype = (request.content_type or "").lower()
-            if ctype == PATCH_APPLY and "force" in request.query and not opts.field_manager:
-                raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
             obj, created = await reg.patch(t.res, t.namespace, name, ctype, raw, opts,
                                            subresource=t.subresource,
                                            manager_default=self._manager_default(request))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -179,7 +180,7 @@ class Registry:
         label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
         field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
         if field_reqs:
-            sel.check_field_selector(res.kind, field_reqs)
+            sel.check_field_selector(res.kind, field_reqs, res.group_version)
         sres = storage_resource(res)
         prefix = sres.key_prefix(namespace)
         start, list_rv = "", 0
@@ -233,7 +234,7 @@ class Registry:
         if opts.label_selector:
             sel.parse_label_selector(opts.label_selector)
         if opts.field_selector:
-            sel.check_field_selector(res.kind, sel.parse_field_selector(opts.field_selector))
+            sel.check_field_selector(res.kind, sel.parse_field_selector(opts.field_selector), res.group_version)
         parse_rv(opts.resource_version)
 
     async def watch(self, res: Resource, namespace: str | None, opts: ListOptions,
@@ -243,7 +244,7 @@ class Registry:
         label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
         field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
         if field_reqs:
-            sel.check_field_selector(res.kind, field_reqs)
+            sel.check_field_selector(res.kind, field_reqs, res.group_version)
         rv = parse_rv(opts.resource_version)
         sres = storage_resource(res)
         prefix = sres.key_prefix(namespace)
@@ -293,7 +294,8 @@ class Registry:
                               f"strict decoding error: {msg}")
         if opts.field_validation == "Warn":
             opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
-        schema.prune_unknown_fields(storage_resource(res).gvk, body)
+        for path in unknown:
+            _drop_path(body, path)
 
     @staticmethod
     def _check_type_meta(res: Resource, body: Any) -> None:
@@ -362,18 +364,18 @@ class Registry:
             meta.pop(server_field, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
-        from . import defaults
+        from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
+        if meta.get("managedFields") is None:
+            # Ownership is recorded from the request as defaulted, before the server adds its own fields.
+            managedfields.record_update(None, obj, manager=self._manager(opts, manager_default), gvk=sres.gvk,
+                                        api_version=res.group_version, now=meta["creationTimestamp"])
         strategy.prepare_for_create(sres.kind, obj)
         generated = not meta.get("name")
         if generated:
             meta["name"] = str(meta["generateName"]) + "".join(secrets.choice(GENERATE_CHARS) for _ in range(5))
         self._validate(sres, obj, None)
         await self._admit("CREATE", sres, obj, None)
-        from . import managedfields
-        if meta.get("managedFields") is None:
-            managedfields.record_update(None, obj, manager=self._manager(opts, manager_default), gvk=sres.gvk,
-                                        api_version=res.group_version, now=meta["creationTimestamp"])
         if opts.dry_run:
             meta["resourceVersion"] = ""
             return self.to_version(res, obj)
@@ -530,7 +532,8 @@ class Registry:
     def _apply(self, res: Resource, live: dict[str, Any] | None, applied: Any, opts: WriteOptions) -> dict[str, Any]:
         from . import managedfields
         if not opts.field_manager:
-            raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+            raise invalid("PatchOptions", "", [Cause("FieldValueRequired", "Required value: is required for apply patch",
+                                                     "fieldManager")], "meta.k8s.io")
         if not isinstance(applied, dict):
             raise bad_request("the body of an apply patch must be an object")
         if (applied.get("metadata") or {}).get("managedFields") is not None:
@@ -687,6 +690,23 @@ class Registry:
                 raise
             return self.scale_of(updated)
         raise conflict(res.plural, name, res.group)
+
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _drop_path(obj: Any, path: str) -> None:
+    """Remove the field at a strict-decoder path such as ``spec.containers[0].bogus`` (Ignore/Warn)."""
+    tokens: list[str | int] = [int(i) if i else f for f, i in _PATH_TOKEN.findall(path)]
+    cur = obj
+    for tok in tokens[:-1]:
+        try:
+            cur = cur[tok]
+        except (KeyError, IndexError, TypeError):
+            return
+    last = tokens[-1] if tokens else None
+    if isinstance(cur, dict) and isinstance(last, str):
+        cur.pop(last, None)
 
 
 def _parse_patch_body(patch_type: str, body: bytes) -> Any:
