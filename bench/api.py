@@ -40,8 +40,9 @@ def start_server(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = os.path.join(tmp, "data")
+    log = open(os.path.join(tmp, "orlop.log"), "wb")  # noqa: SIM115 - the child's log
     proc = subprocess.Popen([sys.executable, "-m", "orlop.cli", "up", "--data-dir", data, "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     kc = os.path.join(data, "kubeconfig")
     deadline = time.time() + 30
     while time.time() < deadline and not os.path.exists(kc):

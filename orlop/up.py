@@ -86,7 +86,7 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     host = cfg.address if cfg.address not in ("0.0.0.0", "::") else "127.0.0.1"
     server_url = f"https://{host}:{cfg.port}" if ":" not in host else f"https://[{host}]:{cfg.port}"
     api = ApiServer(registry, creds.token, server_address=f"{host}:{cfg.port}")
-    runner = web.AppRunner(api.app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(api.app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.address, cfg.port, ssl_context=creds.ssl_context(), reuse_address=True)
     await site.start()
@@ -110,6 +110,7 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         print("orlop: stopping", flush=True)
+        api.closing.set()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -119,6 +119,8 @@ class ApiServer:
         self.token = token
         self.server_address = server_address
         self.ready = False
+        # Set at shutdown: open watch streams end so the server can stop promptly.
+        self.closing = asyncio.Event()
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
@@ -238,7 +240,9 @@ class ApiServer:
         ctype = (request.content_type or "application/json").lower()
         if not raw:
             raise bad_request("the request body is empty")
-        if ctype in ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "*/*", ""):
+        # application/octet-stream: what the kubernetes Python client (37.x) labels its JSON bodies.
+        if ctype in ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "*/*", "",
+                     "application/octet-stream"):
             try:
                 if ctype == "application/json" or raw.lstrip()[:1] in (b"{", b"["):
                     return orjson.loads(raw)
@@ -477,10 +481,14 @@ class ApiServer:
                 left = deadline - asyncio.get_running_loop().time()
                 if left <= 0:
                     break
-                try:
-                    ev = await asyncio.wait_for(events.get(), left)
-                except TimeoutError:
+                getter = asyncio.ensure_future(events.get())
+                closing = asyncio.ensure_future(self.closing.wait())
+                done, _ = await asyncio.wait({getter, closing}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                closing.cancel()
+                if getter not in done:
+                    getter.cancel()
                     break
+                ev = getter.result()
                 if ev is None:
                     break
                 if isinstance(ev, StatusError):

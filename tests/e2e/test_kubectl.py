@@ -38,6 +38,13 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def create_namespace(o: Any, name: str) -> None:
+    """A namespace from a manifest.  (`kubectl create namespace` sends a protobuf body; that path is
+    tested on its own in test_kubectl.py, so a gap there does not hide every other result.)"""
+    o.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
+                                                     "metadata": {"name": name}}))
+
+
 def parse_table(text: str) -> tuple[list[str], list[dict[str, str]]]:
     """kubectl's column output: header names and rows cut at the header's column starts
     (tabwriter pads columns by at least 3 spaces, so blank cells keep their place)."""
@@ -174,7 +181,7 @@ class Background:
 @pytest.fixture
 def ns(orlop: Any) -> Iterator[str]:
     name = unique("e2e")
-    orlop.kubectl("create", "namespace", name)
+    create_namespace(orlop, name)
     yield name
     orlop.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
@@ -284,6 +291,26 @@ def test_apply_server_side_conflict_and_force(orlop: Any, tmp_path: Any, cleanup
 # create / replace
 
 
+def test_imperative_create_commands(orlop: Any) -> None:
+    """`kubectl create namespace|secret|configmap` build the object in kubectl and POST it with a
+    protobuf body (Content-Type application/vnd.kubernetes.protobuf), as kube-apiserver accepts."""
+    name = unique("imp")
+    out = orlop.kubectl("create", "namespace", name, check=False)
+    try:
+        assert (out.returncode, out.stdout, out.stderr) == (0, f"namespace/{name} created\n", "")
+        out = orlop.kubectl("create", "secret", "generic", "ceph-secret", "-n", name, "--type=kubernetes.io/rbd",
+                            "--from-literal=key=AQBiKBxYuPXiJRAAsupnTBsURoWzb0k00oM3iQ==", check=False)
+        assert (out.returncode, out.stdout, out.stderr) == (0, "secret/ceph-secret created\n", "")
+        secret = get_json(orlop, "secret", "ceph-secret", "-n", name)
+        assert secret["type"] == "kubernetes.io/rbd"
+        assert secret["data"] == {"key": "QVFCaUtCeFl1UFhpSlJBQXN1cG5UQnNVUm9XemIwazAwb00zaVE9PQ=="}
+        out = orlop.kubectl("create", "configmap", "cfg", "-n", name, "--from-literal=a=b", check=False)
+        assert (out.returncode, out.stdout, out.stderr) == (0, "configmap/cfg created\n", "")
+        assert get_json(orlop, "configmap", "cfg", "-n", name)["data"] == {"a": "b"}
+    finally:
+        orlop.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
 def test_create_and_already_exists(orlop: Any, ns: str, tmp_path: Any) -> None:
     path = write(tmp_path, "pvc.yaml", pvc("data"))
     assert orlop.kubectl("create", "-f", path, "-n", ns).stdout == "persistentvolumeclaim/data created\n"
@@ -374,7 +401,7 @@ def test_get_sort_by(orlop: Any, ns: str) -> None:
 
 def test_get_all_namespaces_has_namespace_column(orlop: Any, ns: str) -> None:
     other = unique("e2e")
-    orlop.kubectl("create", "namespace", other)
+    create_namespace(orlop, other)
     try:
         for n in (ns, other):
             orlop.kubectl("create", "-n", n, "-f", "-", input=dump(pvc("data")))
@@ -423,7 +450,8 @@ def test_get_show_labels_and_label_selectors(orlop: Any, ns: str) -> None:
 def test_get_field_selectors(orlop: Any, ns: str) -> None:
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pvc("a"), pvc("b")))
     orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed000-ceph-secret.yaml"))
-    orlop.kubectl("create", "secret", "generic", "plain", "-n", ns, "--from-literal=k=v")
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain"}, "data": {"k": "dg=="}}))
 
     out = orlop.kubectl("get", "pvc", "-n", ns, "--field-selector", "metadata.name=a", "-o", "name")
     assert out.stdout == "persistentvolumeclaim/a\n"
@@ -1019,7 +1047,7 @@ def test_invalid_objects_list_causes(orlop: Any, ns: str, cleanup: list[tuple[st
 
 def test_delete_namespace_deletes_its_content(orlop: Any) -> None:
     name = unique("doomed")
-    orlop.kubectl("create", "namespace", name)
+    create_namespace(orlop, name)
     try:
         orlop.kubectl("create", "-n", name, "-f", os.path.join(MANIFESTS, "seed002-statefulset-web.yaml"))
         orlop.kubectl("create", "-n", name, "-f", os.path.join(MANIFESTS, "seed004-ceph-secret.yaml"))
