@@ -28,9 +28,15 @@ def main(verbose: int) -> None:
 @click.option("--port", default=up_mod.DEFAULT_PORT, show_default=True, type=int, help="HTTPS port.")
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--tls-san", multiple=True, help="Extra host name or IP for the server certificate.")
-def up(data_dir: str, port: int, address: str, tls_san: tuple[str, ...]) -> None:
+@click.option("--compact-interval", default=up_mod.COMPACT_INTERVAL, show_default=True, type=float,
+              help="Seconds between compactions of the watch history.")
+@click.option("--compact-keep", default=up_mod.COMPACT_KEEP, show_default=True, type=int,
+              help="Revisions of history kept for watch resume (older ones answer 410 Gone).")
+def up(data_dir: str, port: int, address: str, tls_san: tuple[str, ...], compact_interval: float,
+       compact_keep: int) -> None:
     """Run API server and controllers in the foreground until stopped (Ctrl-C)."""
-    cfg = up_mod.Config(data_dir=data_dir, port=port, address=address, extra_names=list(tls_san))
+    cfg = up_mod.Config(data_dir=data_dir, port=port, address=address, extra_names=list(tls_san),
+                        compact_interval=compact_interval, compact_keep=compact_keep)
     try:
         asyncio.run(up_mod.run(cfg))
     except OSError as e:

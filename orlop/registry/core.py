@@ -298,6 +298,14 @@ class Registry:
             _drop_path(body, path)
 
     @staticmethod
+    def _check_decodable(res: Resource, obj: dict[str, Any]) -> None:
+        """Wrong JSON types, bad quantities, bad base64: Kubernetes fails these while decoding (400)."""
+        from . import validation
+        msg = validation.decode_error_message(res.kind, obj)
+        if msg:
+            raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: {msg}')
+
+    @staticmethod
     def _check_type_meta(res: Resource, body: Any) -> None:
         if not isinstance(body, dict):
             raise bad_request(f"{res.kind} in version \"{res.version}\" cannot be handled as a {res.kind}: "
@@ -350,6 +358,7 @@ class Registry:
                      manager_default: str = "unknown") -> dict[str, Any]:
         self._check_type_meta(res, body)
         self._check_field_validation(res, body, opts)
+        self._check_decodable(res, body)
         obj = self.to_storage(res, body)
         sres = storage_resource(res)
         self._check_namespace(sres, obj, namespace)
@@ -398,6 +407,7 @@ class Registry:
         """PUT semantics. Returns (object, created)."""
         self._check_type_meta(res, body)
         self._check_field_validation(res, body, opts)
+        self._check_decodable(res, body)
         sres = storage_resource(res)
         meta = body["metadata"]
         if meta.get("name") not in (None, "", name):
@@ -511,6 +521,7 @@ class Registry:
                 raise bad_request("the patched object must be a JSON object")
             self._check_type_meta(res, new)
             self._check_field_validation(res, new, opts)
+            self._check_decodable(res, new)
             want_rv = parse_rv((new.get("metadata") or {}).get("resourceVersion"))
             if want_rv and want_rv != kv.mod_revision:
                 raise conflict(res.plural, name, res.group)

@@ -1301,11 +1301,10 @@ def _quobyte(c: Ctx, src: JSON, path: str) -> list[Cause]:
         errs.append(required(child(path, "tenant"), "must be a UUID and may not exceed a length of 64 characters"))
     else:
         for pair in registry.split(","):
-            host, sep, port = pair.rpartition(":")
+            host, sep, _port = pair.rpartition(":")
             if not sep or ":" in host.strip("[]"):
                 errs.append(invalid(child(path, "registry"), registry,
                                     "must be a host:port pair or multiple pairs separated by commas"))
-            del port
     if not c.str(src, "volume", path):
         errs.append(required(child(path, "volume")))
     return errs
@@ -1574,7 +1573,7 @@ def validate_pvc_spec(c: Ctx, spec: Any, path: str = "spec") -> list[Cause]:
     dsr = c.obj(spec, "dataSourceRef", path)
     if dsr is not None:
         errs += _data_source(c, dsr, child(path, "dataSourceRef"), True)
-    if dsr is not None and c.ostr(dsr, "namespace", "") :
+    if dsr is not None and c.ostr(dsr, "namespace", ""):
         if ds is not None:
             errs.append(invalid(path, GoRaw(child(path, "dataSource")), "may not be specified when dataSourceRef.namespace is specified"))
     elif ds is not None and dsr is not None:
@@ -2278,7 +2277,7 @@ def _container_common(c: Ctx, ctr: JSON, vols: dict[str, JSON], path: str, claim
     return errs
 
 
-def _host_port_conflicts(c: Ctx, containers: list[tuple[int, JSON, str]], path: str) -> list[Cause]:
+def _host_port_conflicts(c: Ctx, containers: list[tuple[int, JSON, str]]) -> list[Cause]:
     seen: set[str] = set()
     errs = []
     for _, ctr, cp in containers:
@@ -2290,7 +2289,6 @@ def _host_port_conflicts(c: Ctx, containers: list[tuple[int, JSON, str]], path: 
             if s in seen:
                 errs.append(duplicate(child(pp, "hostPort"), s))
             seen.add(s)
-    del path
     return errs
 
 
@@ -2477,7 +2475,6 @@ def validate_pod_spec(c: Ctx, spec: Any, path: str, pod_name: str | None, is_pod
     vols, verrs = validate_volumes(c, spec, path, pod_name)
     errs += verrs
     claim_names: set[str] = set()
-    rc_path = child(path, "resourceClaims")
     for _, rc, rp in c.dlist(spec, "resourceClaims", path):
         n = c.str(rc, "name", rp)
         if not n:
@@ -2495,7 +2492,6 @@ def validate_pod_spec(c: Ctx, spec: Any, path: str, pod_name: str | None, is_pod
         if not has_claim and not has_tmpl:
             errs.append(invalid(rp, GoRaw("core.PodResourceClaim{...}"),
                                 "must specify one of: `resourceClaimName`, `resourceClaimTemplateName`"))
-    del rc_path
     # regular containers
     cpath = child(path, "containers")
     containers = c.dlist(spec, "containers", path)
@@ -2515,7 +2511,7 @@ def validate_pod_spec(c: Ctx, spec: Any, path: str, pod_name: str | None, is_pod
                 errs += _probe(c, ctr, probe, ip, grace)
             if c.ostr(ctr, "restartPolicy", ip) is not None:
                 errs.append(forbidden(child(ip, "restartPolicy"), "may not be set for non-init containers"))
-        errs += _host_port_conflicts(c, containers, cpath)
+        errs += _host_port_conflicts(c, containers)
     # init containers
     all_names = {c.str(ctr, "name", "") for _, ctr, _ in containers}
     for _, ctr, ip in c.dlist(spec, "initContainers", path):
@@ -2531,7 +2527,7 @@ def validate_pod_spec(c: Ctx, spec: Any, path: str, pod_name: str | None, is_pod
             errs.append(duplicate(child(ip, "name"), n))
         elif n:
             all_names.add(n)
-        errs += _host_port_conflicts(c, [(0, ctr, ip)], child(path, "initContainers"))
+        errs += _host_port_conflicts(c, [(0, ctr, ip)])
         if always:
             errs += _lifecycle(c, ctr, ip, grace)
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -2583,11 +2579,10 @@ def validate_pod_spec(c: Ctx, spec: Any, path: str, pod_name: str | None, is_pod
             if c.bool(spec, f, path):
                 errs.append(forbidden(child(path, f if f == "hostNetwork" else f.replace("host", "Host", 1)),
                                       "when `pod.Spec.HostUsers` is false"))
-    for f, fn in (("serviceAccountName", name_is_dns_subdomain), ("nodeName", name_is_dns_subdomain),
-                  ("priorityClassName", name_is_dns_subdomain)):
+    for f in ("serviceAccountName", "nodeName"):
         v = c.str(spec, f, path)
-        if v and f != "priorityClassName":
-            errs += [invalid(child(path, f), v, m) for m in fn(v, False)]
+        if v:
+            errs += [invalid(child(path, f), v, m) for m in name_is_dns_subdomain(v, False)]
     ads = c.int(spec, "activeDeadlineSeconds", path)
     if ads is not None and not 1 <= ads <= (1 << 31) - 1:
         errs.append(invalid(child(path, "activeDeadlineSeconds"), ads, "must be between 1 and 2147483647, inclusive"))
@@ -2906,11 +2901,8 @@ def _ga_node_affinity(new: Any, old: Any) -> Any:
 def validate_pv_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     errs = validate_object_meta_update(c, obj, old)
     status = c.obj(obj, "status", "")
-    phase = c.str(status, "phase", "status")
-    for f in ("message", "reason"):
+    for f in ("phase", "message", "reason"):  # Kubernetes does not check their values
         c.str(status, f, "status")
-    if phase and phase not in ("Pending", "Available", "Bound", "Released", "Failed"):
-        pass  # Kubernetes does not validate the phase
     return errs
 
 
@@ -3815,7 +3807,8 @@ def validate_statefulset_spec(c: Ctx, spec: Any) -> list[Cause]:
     else:
         if selector is not None and (c.smap(selector, "matchLabels", "") or c.arr(selector, "matchExpressions", "")):
             if not selector_matches(c, selector, tlabels):
-                errs.append(invalid("spec.template.metadata.labels", tlabels, "`selector` does not match template `labels`"))
+                shown: Any = tlabels if isinstance(c._get(tmeta, "labels"), dict) else GoRaw("map[string]string(nil)")
+                errs.append(invalid("spec.template.metadata.labels", shown, "`selector` does not match template `labels`"))
         errs += validate_labels(tlabels, "spec.template.labels")
         errs += validate_annotations(c.smap(tmeta, "annotations", "spec.template.metadata"), "spec.template.annotations")
     tspec = c.obj(template, "spec", "spec.template")
@@ -3828,7 +3821,6 @@ def validate_statefulset_spec(c: Ctx, spec: Any) -> list[Cause]:
     c.int(spec, "revisionHistoryLimit", sp)
     # Kubernetes 1.32 validates neither the pod template's spec nor the claim templates of a
     # StatefulSet; only their shape is checked here, so malformed input cannot crash later code.
-    _ = Ctx()
     for _i, claim, cp in c.dlist(spec, "volumeClaimTemplates", sp):
         cspec = c.obj(claim, "spec", cp)
         c.slist(cspec, "accessModes", child(cp, "spec"))

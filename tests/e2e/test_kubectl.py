@@ -714,6 +714,37 @@ def test_delete_wait_false_returns_at_once(orlop: Any, ns: str) -> None:
                "the claim to go once its finalizer is removed")
 
 
+def test_storage_object_in_use_protection(orlop: Any, ns: str, cleanup: list[tuple[str, str]]) -> None:
+    """Kubernetes' StorageObjectInUseProtection: PVs and PVCs carry protection finalizers from creation;
+    a claim used by a scheduled Pod stays Terminating until the Pod is gone, unused ones go at once."""
+    name = unique("prot-pv")
+    cleanup.append(("pv", name))
+    orlop.kubectl("create", "-f", "-", input=dump(pv(name)))
+    assert get_json(orlop, "pv", name)["metadata"].get("finalizers") == ["kubernetes.io/pv-protection"]
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pvc("unused"), pvc("used")))
+    for claim in ("unused", "used"):
+        assert get_json(orlop, "pvc", claim, "-n", ns)["metadata"].get("finalizers") == [
+            "kubernetes.io/pvc-protection"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user"},
+           "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}],
+                    "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "used"}}]}}
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
+
+    out = orlop.kubectl("delete", "pvc", "unused", "-n", ns, "--timeout=30s", timeout=60)
+    assert out.stdout == 'persistentvolumeclaim "unused" deleted\n'
+    assert orlop.kubectl("get", "pvc", "unused", "-n", ns, check=False).returncode == 1
+
+    orlop.kubectl("delete", "pvc", "used", "-n", ns, "--wait=false")
+    time.sleep(2)
+    _, rows = parse_table(orlop.kubectl("get", "pvc", "used", "-n", ns).stdout)
+    assert rows[0]["STATUS"] == "Terminating"
+    orlop.kubectl("delete", "pod", "user", "-n", ns, "--timeout=30s", timeout=60)
+    wait_until(lambda: orlop.kubectl("get", "pvc", "used", "-n", ns, check=False).returncode == 1, 30,
+               "the claim to go once no Pod uses it")
+    out = orlop.kubectl("delete", "pv", name, "--timeout=30s", timeout=60)
+    assert out.stdout == f'persistentvolume "{name}" deleted\n'
+
+
 # ----------------------------------------------------------------------------------------
 # patch
 

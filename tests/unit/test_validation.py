@@ -2,7 +2,9 @@
 messages, for creates, updates and /status writes -- and never raises."""
 
 import copy
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -577,9 +579,17 @@ def test_seed_manifests_are_valid(kind, manifest):
     assert triples(validate(kind, prepared(kind, manifest))) == []
 
 
+def _seed_000_mysql() -> str:
+    """Shared with test_conversion.py, loaded by path so the import works in any pytest mode."""
+    spec = importlib.util.spec_from_file_location("_conversion_seeds", Path(__file__).with_name("test_conversion.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SEED_000_MYSQL
+
+
 def test_seed_000_mysql_statefulset_is_valid():
-    from tests.unit.test_conversion import SEED_000_MYSQL
-    obj = prepared("StatefulSet", SEED_000_MYSQL, "kube-system")
+    obj = prepared("StatefulSet", _seed_000_mysql(), "kube-system")
     assert obj["spec"]["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteMany"]
     assert validate("StatefulSet", obj) == []
 
@@ -798,6 +808,25 @@ CREATE_CASES = [
     ("pod-env-from", "Pod", pod({"containers": [{"name": "c", "image": "i", "env": [
         {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}}]}], "volumes": []}),
      [("spec.containers[0].env[0].valueFrom.secretKeyRef.key", "FieldValueRequired", "Required value")]),
+    ("pod-init-containers", "Pod", pod({"initContainers": [
+        {"name": "c", "image": "i", "restartPolicy": "OnFailure", "readinessProbe": {"exec": {"command": ["true"]}}}]}),
+     [("spec.initContainers[0].restartPolicy", "FieldValueNotSupported",
+       'Unsupported value: "OnFailure": supported values: "Always"'),
+      ("spec.initContainers[0].name", "FieldValueDuplicate", 'Duplicate value: "c"'),
+      ("spec.initContainers[0].readinessProbe", "FieldValueForbidden",
+       "Forbidden: may not be set for init containers without restartPolicy=Always")]),
+    ("pod-host-network", "Pod", pod({"hostNetwork": True, "containers": [
+        {"name": "c", "image": "i", "ports": [{"containerPort": 80, "hostPort": 8080}]}], "volumes": []}),
+     [("spec.containers[0].ports[0].hostPort", "FieldValueInvalid",
+       "Invalid value: 8080: must match `containerPort` when `hostNetwork` is true")]),
+    ("pod-ephemeral-on-create", "Pod", pod({"ephemeralContainers": [{"name": "debug", "image": "busybox"}]}),
+     [("spec.ephemeralContainers", "FieldValueForbidden", "Forbidden: cannot be set on create")]),
+    ("pod-tolerations", "Pod", pod({"tolerations": [{"operator": "Equal", "value": "v"},
+                                                    {"key": "k", "operator": "Exists", "value": "v"}]}),
+     [("spec.tolerations[0].operator", "FieldValueInvalid",
+       'Invalid value: "Equal": operator must be Exists when `key` is empty, which means "match all values and all keys"'),
+      ("spec.tolerations[1].operator", "FieldValueInvalid",
+       "Invalid value: \"v\": value must be empty when `operator` is 'Exists'")]),
     ("service-name", "Service", prepared("Service", {"metadata": {"name": "1abc"}, "spec": {"ports": [{"port": 80}]}}),
      [("metadata.name", "FieldValueInvalid", f'Invalid value: "1abc": {DNS1035_MSG}')]),
     ("service-no-ports", "Service", prepared("Service", {"metadata": {"name": "s"}, "spec": {"selector": {"a": "b"}}}),
@@ -822,6 +851,9 @@ CREATE_CASES = [
     ("sts-selector-mismatch", "StatefulSet", sts(selector={"matchLabels": {"app": "web"}}),
      [("spec.template.metadata.labels", "FieldValueInvalid",
        'Invalid value: map[string]string{"app":"nginx"}: `selector` does not match template `labels`')]),
+    ("sts-template-without-labels", "StatefulSet", sts(template={"spec": {"containers": []}}),
+     [("spec.template.metadata.labels", "FieldValueInvalid",
+       "Invalid value: map[string]string(nil): `selector` does not match template `labels`")]),
     ("sts-no-selector", "StatefulSet", sts(selector=None),
      [("spec.selector", "FieldValueRequired", "Required value")]),
     ("sts-empty-selector", "StatefulSet", sts(selector={}),
