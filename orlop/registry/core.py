@@ -375,10 +375,9 @@ class Registry:
         meta["creationTimestamp"] = now_rfc3339()
         from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
-        if meta.get("managedFields") is None:
-            # Ownership is recorded from the request as defaulted, before the server adds its own fields.
-            managedfields.record_update(None, obj, manager=self._manager(opts, manager_default), gvk=sres.gvk,
-                                        api_version=res.group_version, now=meta["creationTimestamp"])
+        # Ownership is recorded from the request as defaulted, before the server adds its own fields.
+        managedfields.record_update(None, obj, manager=self._manager(opts, manager_default), gvk=sres.gvk,
+                                    api_version=res.group_version, now=meta["creationTimestamp"])
         strategy.prepare_for_create(sres.kind, obj)
         generated = not meta.get("name")
         if generated:
@@ -442,27 +441,28 @@ class Registry:
                 meta.pop(kept, None)
         if "generateName" in old_meta and "generateName" not in meta:
             meta["generateName"] = old_meta["generateName"]
-        from . import defaults
+        from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
+        old_cmp = dict(old)
+        old_cmp["metadata"] = {k: v for k, v in old_meta.items() if k != "resourceVersion"}
+        if record:
+            # Ownership is recorded from the request as defaulted, before the strategy resets fields.
+            managedfields.record_update(old_cmp, obj, manager=self._manager(opts, manager_default),
+                                        gvk=sres.gvk, api_version=res.group_version, now=now_rfc3339(),
+                                        subresource=subresource)
+        recorded = obj["metadata"].get("managedFields")
         strategy.prepare_for_update(sres.kind, obj, old, subresource)
         meta = obj["metadata"]
         meta.pop("resourceVersion", None)
-        old_cmp = dict(old)
-        old_cmp["metadata"] = {k: v for k, v in old_meta.items() if k != "resourceVersion"}
-        if record and "managedFields" not in meta and "managedFields" in old_meta:
-            meta["managedFields"] = old_meta["managedFields"]
+        if recorded is None:
+            meta.pop("managedFields", None)
+        else:
+            meta["managedFields"] = recorded
         if obj == old_cmp:
             # A no-op write: nothing is stored and resourceVersion does not move.
             return self.to_version(res, old)
         self._validate(sres, obj, old, subresource)
         await self._admit("UPDATE", sres, obj, old)
-        if record:
-            from . import managedfields
-            explicit = meta.get("managedFields") != old_meta.get("managedFields")
-            if not explicit:
-                managedfields.record_update(old_cmp, obj, manager=self._manager(opts, manager_default),
-                                            gvk=sres.gvk, api_version=res.group_version, now=now_rfc3339(),
-                                            subresource=subresource)
         if opts.dry_run:
             meta["resourceVersion"] = str(old_rev)
             return self.to_version(res, obj)
