@@ -355,7 +355,7 @@ class Registry:
             await p.admit(op, res, obj, old, self._lookup)
 
     async def create(self, res: Resource, namespace: str | None, body: Any, opts: WriteOptions,
-                     manager_default: str = "unknown") -> dict[str, Any]:
+                     manager_default: str = "unknown", record: bool = True) -> dict[str, Any]:
         self._check_type_meta(res, body)
         self._check_field_validation(res, body, opts)
         self._check_decodable(res, body)
@@ -375,9 +375,10 @@ class Registry:
         meta["creationTimestamp"] = now_rfc3339()
         from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
-        # Ownership is recorded from the request as defaulted, before the server adds its own fields.
-        managedfields.record_update(None, obj, manager=self._manager(opts, manager_default), gvk=sres.gvk,
-                                    api_version=res.group_version, now=meta["creationTimestamp"])
+        if record:
+            # Ownership is recorded from the request as defaulted, before the server adds its own fields.
+            managedfields.record_update(None, obj, manager=self._manager(opts, manager_default), gvk=sres.gvk,
+                                        api_version=res.group_version, now=meta["creationTimestamp"])
         strategy.prepare_for_create(sres.kind, obj)
         generated = not meta.get("name")
         if generated:
@@ -563,7 +564,7 @@ class Registry:
         if res.namespaced:
             meta.setdefault("namespace", namespace)
         obj = self._apply(res, None, applied, opts)
-        return await self.create(res, namespace, obj, opts)
+        return await self.create(res, namespace, obj, opts, record=False)
 
     async def delete(self, res: Resource, namespace: str | None, name: str,
                      opts: DeleteOptions) -> tuple[dict[str, Any], bool]:
