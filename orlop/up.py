@@ -59,7 +59,10 @@ async def bootstrap(registry: Registry) -> None:
 def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     from .controllers.gc import GarbageCollector
     from .controllers.namespace import NamespaceController
+    from .controllers.protection import ProtectionController
     return [
+        asyncio.create_task(ProtectionController(LocalClient(registry, "pvc-protection-controller")).run(),
+                            name="protection-controller"),
         asyncio.create_task(NamespaceController(LocalClient(registry, "namespace-controller")).run(),
                             name="namespace-controller"),
         asyncio.create_task(GarbageCollector(LocalClient(registry, "garbage-collector")).run(),

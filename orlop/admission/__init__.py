@@ -5,25 +5,31 @@ cluster (does the namespace exist? is it being deleted? which StorageClass is th
 default?).  Kubernetes runs them as admission plugins; so do we, in a fixed order.
 A plugin may mutate the object (create/update) or refuse the write with a Status error.
 
-Plugins receive a read-only ``lookup(resource, namespace, name)`` coroutine so they can
-consult other objects without depending on the registry's internals.
+Plugins receive a read-only :class:`View` so they can consult other objects without
+depending on the registry's internals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import ipaddress
+import zlib
 from typing import Any, Protocol
 
-from ..errors import StatusError, forbidden, not_found
+from ..errors import Cause, StatusError, forbidden, invalid, not_found
 from ..registry.resources import Resource
 
-Lookup = Callable[[str, str, str | None, str], Awaitable[dict[str, Any] | None]]
-"""lookup(group, plural, namespace, name) -> object or None"""
+
+class View(Protocol):
+    """What admission may read: single objects and whole lists, at the store's current state."""
+
+    async def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    async def list(self, group: str, plural: str, namespace: str | None = None) -> list[dict[str, Any]]: ...
 
 
 class Plugin(Protocol):
     async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
-                    lookup: Lookup) -> None: ...
+                    view: View) -> None: ...
 
 
 # Namespaces that can never be deleted (Kubernetes' NamespaceLifecycle immortal set).
@@ -34,7 +40,7 @@ class NamespaceLifecycle:
     """No new objects in a namespace that does not exist or is terminating; immortal namespaces."""
 
     async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
-                    lookup: Lookup) -> None:
+                    view: View) -> None:
         if op == "DELETE" and res.kind == "Namespace" and obj["metadata"]["name"] in IMMORTAL_NAMESPACES:
             name = obj["metadata"]["name"]
             raise forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
@@ -42,7 +48,7 @@ class NamespaceLifecycle:
         if op != "CREATE" or not res.namespaced:
             return
         ns_name = obj["metadata"].get("namespace", "")
-        ns = await lookup("", "namespaces", None, ns_name)
+        ns = await view.get("", "namespaces", None, ns_name)
         if ns is None:
             raise not_found("namespaces", ns_name)
         # Events may still be written into a terminating namespace (as Kubernetes allows).
@@ -53,5 +59,78 @@ class NamespaceLifecycle:
                               "terminated", name=obj["metadata"].get("name", ""), kind=res.plural, group=res.group)
 
 
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
+
+
+class StorageObjectInUseProtection:
+    """PVCs and PVs carry protection finalizers from creation (removed by the protection controller)."""
+
+    async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
+                    view: View) -> None:
+        if op != "CREATE" or res.group or res.kind not in ("PersistentVolumeClaim", "PersistentVolume"):
+            return
+        finalizer = PVC_PROTECTION if res.kind == "PersistentVolumeClaim" else PV_PROTECTION
+        fins = obj["metadata"].setdefault("finalizers", [])
+        if finalizer not in fins:
+            fins.append(finalizer)
+
+
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+NODE_PORTS = range(30000, 32768)
+
+
+class ServiceAllocation:
+    """Cluster IPs (from 10.96.0.0/12, as kube-apiserver's default range) and node ports for Services.
+
+    The first choice is derived from the Service's uid, then the next free one is probed; the
+    allocations in use are read from the Services that exist.
+    """
+
+    async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
+                    view: View) -> None:
+        if op != "CREATE" or res.group or res.kind != "Service":
+            return
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        typ = spec.get("type") or "ClusterIP"
+        if typ == "ExternalName":
+            return
+        services = await view.list("", "services")
+        if spec.get("clusterIP") in (None, ""):
+            used = {s.get("spec", {}).get("clusterIP") for s in services}
+            ip = self._pick(obj["metadata"].get("uid", ""), used)
+            spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+        elif spec.get("clusterIP") != "None":
+            ip = spec["clusterIP"]
+            if any(s.get("spec", {}).get("clusterIP") == ip for s in services):
+                raise invalid("Service", obj["metadata"].get("name", ""), [Cause(
+                    "FieldValueInvalid", f'Invalid value: "{ip}": provided IP is already allocated',
+                    "spec.clusterIPs")])
+        if typ in ("NodePort", "LoadBalancer"):
+            used_ports = {p.get("nodePort") for s in services for p in s.get("spec", {}).get("ports") or []
+                          if isinstance(p, dict)}
+            start = zlib.crc32(obj["metadata"].get("uid", "").encode()) % len(NODE_PORTS)
+            for port in spec.get("ports") or []:
+                if isinstance(port, dict) and not port.get("nodePort"):
+                    for i in range(len(NODE_PORTS)):
+                        cand = NODE_PORTS[(start + i) % len(NODE_PORTS)]
+                        if cand not in used_ports:
+                            port["nodePort"] = cand
+                            used_ports.add(cand)
+                            break
+
+    @staticmethod
+    def _pick(uid: str, used: set[Any]) -> str:
+        size = SERVICE_CIDR.num_addresses
+        start = zlib.crc32(uid.encode()) % (size - 2) + 1
+        for i in range(size - 2):
+            cand = str(SERVICE_CIDR.network_address + 1 + (start + i) % (size - 2))
+            if cand not in used and cand != "10.96.0.1":
+                return cand
+        raise StatusError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: range is full")
+
+
 def default_chain() -> list[Plugin]:
-    return [NamespaceLifecycle()]
+    return [NamespaceLifecycle(), StorageObjectInUseProtection(), ServiceAllocation()]

@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store
 from . import strategy
-from .resources import Resource, by_kind, storage_resource
+from .resources import RESOURCES, Resource, storage_resource
 
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 MAX_UPDATE_RETRIES = 16
@@ -160,13 +160,17 @@ class Registry:
         return obj
 
     # ---------------------------------------------------------------- reads
-    async def _lookup(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        from .resources import RESOURCES
-        for r in RESOURCES:
-            if r.group == group and r.plural == plural and not r.storage_version:
-                kv = await self.store.get(r.key(namespace, name))
-                return decode(kv.value, kv.mod_revision) if kv else None
-        return None
+    async def view_get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """Admission's read of one object (storage version)."""
+        res = resource_for_plural(group, plural)
+        kv = await self.store.get(res.key(namespace, name))
+        return decode(kv.value, kv.mod_revision) if kv else None
+
+    async def view_list(self, group: str, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Admission's read of a whole list (storage version)."""
+        res = resource_for_plural(group, plural)
+        kvs, _ = await self.store.list(res.key_prefix(namespace))
+        return [decode(kv.value, kv.mod_revision) for kv in kvs]
 
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         sres = storage_resource(res)
@@ -352,7 +356,7 @@ class Registry:
 
     async def _admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for p in self.plugins:
-            await p.admit(op, res, obj, old, self._lookup)
+            await p.admit(op, res, obj, old, _View(self))
 
     async def create(self, res: Resource, namespace: str | None, body: Any, opts: WriteOptions,
                      manager_default: str = "unknown", record: bool = True) -> dict[str, Any]:
@@ -732,8 +736,16 @@ def _parse_patch_body(patch_type: str, body: bytes) -> Any:
         raise bad_request(f"error decoding patch: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
-def resource_for_kind(group: str, kind: str) -> Resource:
-    res = by_kind(group, kind)
-    if res is None:
-        raise bad_request(f"no resource for kind {group}/{kind}")
-    return res
+class _View:
+    """The read-only view of the registry handed to admission plugins."""
+
+    def __init__(self, registry: Registry):
+        self.get = registry.view_get
+        self.list = registry.view_list
+
+
+def resource_for_plural(group: str, plural: str) -> Resource:
+    for r in RESOURCES:
+        if r.group == group and r.plural == plural and not r.storage_version:
+            return r
+    raise bad_request(f"no resource {plural} in group {group!r}")

@@ -92,9 +92,30 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
             obj.pop("status", None)
     if kind == "Namespace":
         obj["spec"] = copy.deepcopy(old.get("spec", {}))
+    if kind == "Service":
+        _keep_allocated(obj, old)
     if kind in GENERATION:
         gen = old["metadata"].get("generation", 1)
         if obj.get("spec") != old.get("spec"):
             gen += 1
         obj["metadata"]["generation"] = gen
 
+
+
+def _keep_allocated(obj: dict[str, Any], old: dict[str, Any]) -> None:
+    """A Service update that omits its allocated clusterIP / nodePorts keeps them (patchAllocatedValues)."""
+    spec, old_spec = obj.get("spec"), old.get("spec") or {}
+    if not isinstance(spec, dict) or spec.get("type", "ClusterIP") == "ExternalName":
+        return
+    if spec.get("clusterIP") in (None, "") and old_spec.get("clusterIP"):
+        spec["clusterIP"] = old_spec["clusterIP"]
+        if spec.get("clusterIPs") in (None, []):
+            spec["clusterIPs"] = copy.deepcopy(old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
+    if spec.get("type") in ("NodePort", "LoadBalancer"):
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                     for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+        for p in spec.get("ports") or []:
+            if isinstance(p, dict) and not p.get("nodePort"):
+                prev = old_ports.get((p.get("port"), p.get("protocol", "TCP")))
+                if prev:
+                    p["nodePort"] = prev

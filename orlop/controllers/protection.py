@@ -1,0 +1,101 @@
+"""PVC and PV protection: in-use storage objects are not deleted from under their users.
+
+Why this exists: Kubernetes' StorageObjectInUseProtection puts
+``kubernetes.io/pvc-protection`` on every claim and ``kubernetes.io/pv-protection`` on
+every volume at creation (see ``orlop.admission``).  A deleted claim therefore stays
+Terminating while a Pod still uses it, and a deleted volume while it is Bound.  This
+controller removes the finalizer once that is no longer so:
+- claim: no Pod in its namespace that has not terminated (phase Succeeded / Failed)
+  names it in ``spec.volumes[].persistentVolumeClaim.claimName``;
+- volume: its ``status.phase`` is not Bound.
+Like Kubernetes, the claim check reads the live Pod list before removing the finalizer,
+so a stale cache can never release a claim that is still in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..admission import PV_PROTECTION, PVC_PROTECTION
+from ..client import LocalClient
+from .base import Informer, WorkQueue
+
+
+def claims_of(pod: dict[str, Any]) -> set[str]:
+    vols = (pod.get("spec") or {}).get("volumes") or []
+    return {v["persistentVolumeClaim"]["claimName"] for v in vols
+            if isinstance(v, dict) and isinstance(v.get("persistentVolumeClaim"), dict)
+            and v["persistentVolumeClaim"].get("claimName")}
+
+
+def pod_uses_claim(pod: dict[str, Any], claim: str) -> bool:
+    """A Pod that has not terminated holds the claims it names."""
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return False
+    return claim in claims_of(pod)
+
+
+class ProtectionController:
+    def __init__(self, client: LocalClient):
+        self.client = client
+        self.pvcs = Informer(client, "v1", "PersistentVolumeClaim")
+        self.pvs = Informer(client, "v1", "PersistentVolume")
+        self.pods = Informer(client, "v1", "Pod")
+        self.queue = WorkQueue()
+        self.pvcs.on_change(self._on_claim)
+        self.pvs.on_change(self._on_volume)
+        self.pods.on_change(self._on_pod)
+
+    def _on_claim(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        m = obj["metadata"]
+        if typ != "DELETED" and m.get("deletionTimestamp") and PVC_PROTECTION in (m.get("finalizers") or []):
+            self.queue.add(("pvc", m["namespace"], m["name"]))
+
+    def _on_volume(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        m = obj["metadata"]
+        if typ != "DELETED" and m.get("deletionTimestamp") and PV_PROTECTION in (m.get("finalizers") or []):
+            self.queue.add(("pv", "", m["name"]))
+
+    def _on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        # A pod that goes away or terminates may release its claims.
+        if typ == "DELETED" or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            for claim in claims_of(obj):
+                self.queue.add(("pvc", obj["metadata"]["namespace"], claim))
+
+    async def run(self) -> None:
+        await asyncio.gather(self.pvcs.run(), self.pvs.run(), self.pods.run(),
+                             self.queue.process(self.sync, "protection-controller"))
+
+    async def sync(self, key: tuple[str, str, str]) -> None:
+        kind, namespace, name = key
+        if kind == "pvc":
+            await self._sync_claim(namespace, name)
+        else:
+            await self._sync_volume(name)
+
+    async def _sync_claim(self, namespace: str, name: str) -> None:
+        pvc = await self.client.get("v1", "PersistentVolumeClaim", namespace, name)
+        if pvc is None or not pvc["metadata"].get("deletionTimestamp") or \
+                PVC_PROTECTION not in (pvc["metadata"].get("finalizers") or []):
+            return
+        pods, _ = await self.client.list("v1", "Pod", namespace)
+        if any(pod_uses_claim(p, name) for p in pods):
+            # OBSERVATION: claim Terminating, still used by a Pod: keep the finalizer.
+            return
+        # OBSERVATION: claim Terminating and unused: release it.
+        await self._drop(pvc, PVC_PROTECTION)
+
+    async def _sync_volume(self, name: str) -> None:
+        pv = await self.client.get("v1", "PersistentVolume", None, name)
+        if pv is None or not pv["metadata"].get("deletionTimestamp") or \
+                PV_PROTECTION not in (pv["metadata"].get("finalizers") or []):
+            return
+        if (pv.get("status") or {}).get("phase") == "Bound":
+            # OBSERVATION: volume Terminating while Bound: wait for its claim to let go.
+            return
+        await self._drop(pv, PV_PROTECTION)
+
+    async def _drop(self, obj: dict[str, Any], finalizer: str) -> None:
+        obj["metadata"]["finalizers"] = [f for f in obj["metadata"]["finalizers"] if f != finalizer]
+        await self.client.update(obj)
