@@ -32,8 +32,8 @@ from orlop.api import proto_fields
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 
-# Wire types.
-_VARINT, _I64, _LEN, _SGROUP, _EGROUP, _I32 = 0, 1, 2, 3, 4, 5
+# Wire types (3 and 4, the deprecated groups, are never used by Kubernetes and are rejected).
+_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
 _VARINT_TYPES = frozenset({"bool", "int32", "int64"})
 _SCALARS = _VARINT_TYPES | {"string", "bytes", "double"}

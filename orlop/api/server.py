@@ -32,7 +32,7 @@ from ..registry.core import (
     WriteOptions,
 )
 from ..registry.resources import Resource
-from . import discovery
+from . import discovery, protobuf
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,9 @@ class ApiServer:
         ctype = (request.content_type or "application/json").lower()
         if not raw:
             raise bad_request("the request body is empty")
+        if ctype == protobuf.CONTENT_TYPE or raw.startswith(protobuf.MAGIC):
+            # kubectl's typed clients (create namespace/secret/configmap/service) send protobuf.
+            return protobuf.decode_k8s_protobuf(raw)
         # application/octet-stream: what the kubernetes Python client (37.x) labels its JSON bodies.
         if ctype in ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "*/*", "",
                      "application/octet-stream"):
@@ -254,7 +257,7 @@ class ApiServer:
                 raise bad_request(f'{kind} in version "{target.res.version}" cannot be handled as a {kind}: {first}') from None
         raise errors.unsupported_media_type(
             f'the body of the request was in an unknown format - accepted media types include: application/json, '
-            f'application/yaml (got "{ctype}")')
+            f'application/yaml, application/vnd.kubernetes.protobuf (got "{ctype}")')
 
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
@@ -409,7 +412,9 @@ class ApiServer:
         q = request.query
         body: Any = {}
         raw = await request.read()
-        if raw.strip():
+        if raw.startswith(protobuf.MAGIC):
+            body = protobuf.decode_k8s_protobuf(raw)
+        elif raw.strip():
             try:
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError as e:
