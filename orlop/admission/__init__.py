@@ -76,6 +76,41 @@ class StorageObjectInUseProtection:
             fins.append(finalizer)
 
 
+IS_DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+IS_DEFAULT_CLASS_BETA = "storageclass.beta.kubernetes.io/is-default-class"
+BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
+
+
+def default_class(classes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The default StorageClass: annotated default; several → newest creationTimestamp, then name."""
+    defaults = [c for c in classes
+                if (c.get("metadata", {}).get("annotations") or {}).get(IS_DEFAULT_CLASS) == "true"
+                or (c.get("metadata", {}).get("annotations") or {}).get(IS_DEFAULT_CLASS_BETA) == "true"]
+    if not defaults:
+        return None
+    # Newest first; among equally new ones the name decides (Kubernetes sorts the same way).
+    defaults.sort(key=lambda c: c["metadata"]["name"])
+    defaults.sort(key=lambda c: c["metadata"].get("creationTimestamp", ""), reverse=True)
+    return defaults[0]
+
+
+class DefaultStorageClass:
+    """A claim created with no class (field absent and no beta annotation) gets the default class."""
+
+    async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
+                    view: View) -> None:
+        if op != "CREATE" or res.group or res.kind != "PersistentVolumeClaim":
+            return
+        spec = obj.get("spec")
+        if not isinstance(spec, dict) or spec.get("storageClassName") is not None:
+            return
+        if BETA_CLASS_ANNOTATION in (obj["metadata"].get("annotations") or {}):
+            return
+        default = default_class(await view.list("storage.k8s.io", "storageclasses"))
+        if default is not None:
+            spec["storageClassName"] = default["metadata"]["name"]
+
+
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORTS = range(30000, 32768)
 
@@ -133,4 +168,4 @@ class ServiceAllocation:
 
 
 def default_chain() -> list[Plugin]:
-    return [NamespaceLifecycle(), StorageObjectInUseProtection(), ServiceAllocation()]
+    return [NamespaceLifecycle(), DefaultStorageClass(), StorageObjectInUseProtection(), ServiceAllocation()]
