@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from . import drivers
 from .api import pki
 from .api.server import ApiServer
 from .client import LocalClient
+from .drivers.localpath import LocalPathDriver
 from .errors import StatusError
 from .registry.core import Registry
 from .store.sqlite import SQLiteStore
@@ -31,6 +35,7 @@ log = logging.getLogger("orlop")
 DEFAULT_DATA_DIR = os.path.expanduser("~/.local/share/orlop")
 DEFAULT_PORT = 6443
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+BOOTSTRAPPED_KEY = "/orlop/bootstrapped"
 COMPACT_INTERVAL = 60.0     # seconds between compactions
 COMPACT_KEEP = 50_000       # revisions of history kept for watch resume
 
@@ -43,24 +48,49 @@ class Config:
     extra_names: list[str] = field(default_factory=list)
     compact_interval: float = COMPACT_INTERVAL
     compact_keep: int = COMPACT_KEEP
+    node_name: str = ""
 
 
-async def bootstrap(registry: Registry) -> None:
-    """Create the namespaces every cluster starts with (idempotent)."""
+DEFAULT_CLASS = {
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "orlop.io/local-path",
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "Immediate",
+    "allowVolumeExpansion": True,
+}
+
+
+async def bootstrap(registry: Registry, default_class: bool = False) -> None:
+    """Create the namespaces every cluster starts with, and the default class (idempotent).
+
+    The default StorageClass is created on the first start only: an administrator who
+    deletes or edits it keeps that choice across restarts (a marker in the store says so).
+    """
     client = LocalClient(registry, "orlop-bootstrap")
-    for ns in BOOTSTRAP_NAMESPACES:
+    objs: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+                                  for ns in BOOTSTRAP_NAMESPACES]
+    first_start = await registry.store.get(BOOTSTRAPPED_KEY) is None
+    if default_class and first_start:
+        objs.append(DEFAULT_CLASS)
+    for obj in objs:
         try:
-            await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            await client.create(copy.deepcopy(obj))
         except StatusError as e:
             if e.code != 409:
                 raise
+    if first_start:
+        await registry.store.create(BOOTSTRAPPED_KEY, b"1")
 
 
 def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     from .controllers.gc import GarbageCollector
     from .controllers.namespace import NamespaceController
     from .controllers.protection import ProtectionController
+    from .controllers.pv.controller import PVController
     return [
+        asyncio.create_task(PVController(LocalClient(registry, "persistentvolume-controller")).run(),
+                            name="pv-controller"),
         asyncio.create_task(ProtectionController(LocalClient(registry, "pvc-protection-controller")).run(),
                             name="protection-controller"),
         asyncio.create_task(NamespaceController(LocalClient(registry, "namespace-controller")).run(),
@@ -85,7 +115,9 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
                                                                      ("0.0.0.0", "::") else []))
     store = SQLiteStore(os.path.join(cfg.data_dir, "store.db"))
     registry = Registry(store)
-    await bootstrap(registry)
+    node_name = cfg.node_name or socket.gethostname()
+    drivers.register(LocalPathDriver(os.path.join(cfg.data_dir, "volumes"), node_name=node_name))
+    await bootstrap(registry, default_class=True)
     host = cfg.address if cfg.address not in ("0.0.0.0", "::") else "127.0.0.1"
     server_url = f"https://{host}:{cfg.port}" if ":" not in host else f"https://[{host}]:{cfg.port}"
     api = ApiServer(registry, creds.token, server_address=f"{host}:{cfg.port}")

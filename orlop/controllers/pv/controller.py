@@ -1,0 +1,524 @@
+"""The PersistentVolume controller: runs the binder's decisions and the backend operations.
+
+Why this exists: ``decide`` says what should happen; this module makes it happen —
+fast and safely.  It keeps informer caches of claims, volumes, classes and pods, syncs
+claims and volumes from two de-duplicating queues, applies each Decision's writes in
+order through the API client (stopping at the first failure: the next sync resumes),
+records events, and runs the slow backend operations (provision, delete, recycle)
+as asynchronous tasks with exponential backoff, each named from the claim's uid so a
+repeat or a crash leaves nothing duplicated or orphaned.
+
+Speed, where Kubernetes is slow (one worker, four sequential writes per bind):
+- decisions are computed one at a time (the binder is not re-entrant, as in
+  Kubernetes), but their writes run concurrently; a volume chosen for a claim is taken
+  out of the match index at decision time, so no other claim can pick it while the
+  writes are in flight;
+- matching looks only at the head of an index of Available volumes per class sorted by
+  the tie-break order, not at every volume (the full scan only runs to explain why a
+  claim stays Pending);
+- every write's result goes straight into the cache, so the next decision sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import datetime
+import logging
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from ...client import LocalClient
+from ...drivers import DriverError, ProvisionRequest, driver_for_volume, get_driver, recycler_for
+from ...errors import StatusError
+from ...quantity import format_quantity, parse_quantity
+from ..base import Informer, WorkQueue, key_of
+from . import decide
+
+log = logging.getLogger(__name__)
+
+PV_CONTROLLER_FINALIZER = "kubernetes.io/pv-controller"
+RESYNC = 15.0            # seconds, as Kubernetes' PV controller
+MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
+HEAD = 16                # index entries examined per access-mode set before a full scan
+OP_BACKOFF_MAX = 300.0
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _modes(obj: dict[str, Any]) -> frozenset[str]:
+    return frozenset(m for m in (obj.get("spec") or {}).get("accessModes") or [] if isinstance(m, str))
+
+
+def _capacity(pv: dict[str, Any]) -> Decimal:
+    try:
+        return parse_quantity(((pv.get("spec") or {}).get("capacity") or {}).get("storage", "0"))
+    except (ValueError, TypeError):
+        return Decimal(0)
+
+
+class VolumeIndex:
+    """Available, unclaimed volumes by (class, access-mode set), sorted by (capacity, name)."""
+
+    def __init__(self) -> None:
+        self._lists: dict[tuple[str, frozenset[str]], list[tuple[Decimal, str]]] = {}
+        self._where: dict[str, tuple[tuple[str, frozenset[str]], tuple[Decimal, str]]] = {}
+
+    @staticmethod
+    def indexable(pv: dict[str, Any]) -> bool:
+        return (not (pv.get("spec") or {}).get("claimRef") and not pv["metadata"].get("deletionTimestamp")
+                and (pv.get("status") or {}).get("phase") == "Available")
+
+    def remove(self, name: str) -> None:
+        where = self._where.pop(name, None)
+        if where is not None:
+            lst = self._lists[where[0]]
+            i = bisect.bisect_left(lst, where[1])
+            if i < len(lst) and lst[i] == where[1]:
+                del lst[i]
+
+    def put(self, pv: dict[str, Any]) -> None:
+        name = pv["metadata"]["name"]
+        self.remove(name)
+        if self.indexable(pv):
+            key = (decide.volume_class(pv), _modes(pv))
+            entry = (_capacity(pv), name)
+            bisect.insort(self._lists.setdefault(key, []), entry)
+            self._where[name] = (key, entry)
+
+    def head(self, cls: str, wanted: frozenset[str], request: Decimal, n: int) -> Iterator[str]:
+        """Names of up to n volumes per access-mode superset, from the smallest that fits."""
+        for (c, modes), lst in self._lists.items():
+            if c != cls or not wanted <= modes:
+                continue
+            i = bisect.bisect_left(lst, (request, ""))
+            for _, name in lst[i:i + n]:
+                yield name
+
+
+class _Candidates(Mapping[str, dict[str, Any]]):
+    """What ``decide`` sees as "all volumes": O(1) lookup by name, iteration over candidates only."""
+
+    def __init__(self, volumes: dict[str, dict[str, Any]], names: list[str]):
+        self._volumes, self._names = volumes, names
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._volumes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class PVController:
+    def __init__(self, client: LocalClient):
+        self.client = client
+        self.claims = Informer(client, "v1", "PersistentVolumeClaim")
+        self.volumes = Informer(client, "v1", "PersistentVolume")
+        self.classes = Informer(client, "storage.k8s.io/v1", "StorageClass")
+        self.pods = Informer(client, "v1", "Pod")
+        self.claim_queue = WorkQueue()
+        self.volume_queue = WorkQueue()
+        self.index = VolumeIndex()
+        self.prebound: dict[tuple[str, str], set[str]] = {}   # claim (ns, name) -> volumes naming it
+        self.inflight: set[Any] = set()
+        self.dirty: set[Any] = set()
+        self.ops: dict[str, asyncio.Task[None]] = {}
+        self.op_failures: dict[str, int] = {}
+        self._slots = asyncio.Semaphore(MAX_INFLIGHT)
+        self.claims.on_change(self._on_claim)
+        self.volumes.on_change(self._on_volume)
+        self.classes.on_change(self._on_class)
+        self.pods.on_change(self._on_pod)
+
+    # ------------------------------------------------------------------ caches
+    def _volume_map(self) -> dict[str, dict[str, Any]]:
+        return {k[1]: v for k, v in self.volumes.cache.items()}
+
+    def _class_map(self) -> dict[str, dict[str, Any]]:
+        return {k[1]: v for k, v in self.classes.cache.items()}
+
+    def _remember(self, obj: dict[str, Any]) -> None:
+        """Write-through: a write's result replaces the cached object unless the cache is newer."""
+        inf = self.volumes if obj["kind"] == "PersistentVolume" else self.claims
+        k = key_of(obj)
+        cur = inf.cache.get(k)
+        if cur is None or int(cur["metadata"]["resourceVersion"]) < int(obj["metadata"]["resourceVersion"]):
+            inf.cache[k] = obj
+            if obj["kind"] == "PersistentVolume":
+                self._index_volume(obj)
+
+    def _index_volume(self, pv: dict[str, Any], gone: bool = False) -> None:
+        name = pv["metadata"]["name"]
+        for names in self.prebound.values():
+            names.discard(name)
+        if gone:
+            self.index.remove(name)
+            return
+        self.index.put(pv)
+        ref = (pv.get("spec") or {}).get("claimRef")
+        if isinstance(ref, dict) and ref.get("name"):
+            self.prebound.setdefault((ref.get("namespace") or "", ref["name"]), set()).add(name)
+
+    # ----------------------------------------------------------------- events
+    def _on_claim(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        k = key_of(obj)
+        if typ == "DELETED":
+            # Its volume may now be released.
+            vol = (obj.get("spec") or {}).get("volumeName")
+            if vol:
+                self.volume_queue.add(vol)
+            for name in self.prebound.get(k, ()):
+                self.volume_queue.add(name)
+            return
+        self.claim_queue.add(k)
+
+    def _on_volume(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        name = obj["metadata"]["name"]
+        self._index_volume(obj, gone=typ == "DELETED")
+        if typ != "DELETED":
+            self.volume_queue.add(name)
+        ref = (obj.get("spec") or {}).get("claimRef")
+        if isinstance(ref, dict) and ref.get("name"):
+            self.claim_queue.add((ref.get("namespace") or "", ref["name"]))
+        if typ != "DELETED" and self.index.indexable(obj) and (old is None or not self.index.indexable(old)):
+            # A newly available volume may satisfy a pending claim.
+            self._requeue_pending(decide.volume_class(obj))
+
+    def _on_class(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        self._requeue_pending(None)
+
+    def _on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if typ == "DELETED" or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            # A Released volume waiting to be recycled may be free now.
+            for k, pv in self.volumes.cache.items():
+                if (pv.get("status") or {}).get("phase") == "Released":
+                    self.volume_queue.add(k[1])
+
+    def _requeue_pending(self, cls: str | None) -> None:
+        for k, claim in self.claims.cache.items():
+            if (claim.get("status") or {}).get("phase") in (None, "Pending") and (
+                    cls is None or decide.claim_class(claim) == cls):
+                self.claim_queue.add(k)
+
+    # ------------------------------------------------------------------- run
+    async def run(self) -> None:
+        await asyncio.gather(self.claims.run(), self.volumes.run(), self.classes.run(), self.pods.run(),
+                             self._worker(self.claim_queue, self._sync_claim),
+                             self._worker(self.volume_queue, self._sync_volume), self._resync())
+
+    async def _resync(self) -> None:
+        for inf in (self.claims, self.volumes, self.classes, self.pods):
+            await inf.synced.wait()
+        while True:
+            for k in list(self.claims.cache):
+                self.claim_queue.add(k)
+            for k in list(self.volumes.cache):
+                self.volume_queue.add(k[1])
+            await asyncio.sleep(RESYNC)
+
+    async def _worker(self, queue: WorkQueue, sync: Any) -> None:
+        for inf in (self.claims, self.volumes, self.classes, self.pods):
+            await inf.synced.wait()
+        while True:
+            key = await queue.get()
+            tag = (id(queue), key)
+            if tag in self.inflight:
+                self.dirty.add(tag)
+                continue
+            try:
+                await sync(key, queue, tag)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one bad object must not stop the controller
+                log.exception("pv controller: sync %s failed", key)
+                queue.retry(key)
+
+    async def _execute(self, d: decide.Decision, queue: WorkQueue, key: Any, tag: Any) -> None:
+        """Apply a Decision's writes in order (concurrently with other decisions), then its events."""
+        await self._slots.acquire()
+        self.inflight.add(tag)
+
+        async def go() -> None:
+            ok = True
+            try:
+                versions: dict[tuple[str, str, str], str] = {}
+                for w in d.writes:
+                    meta = w.obj["metadata"]
+                    wk = (w.kind, meta.get("namespace") or "", meta["name"])
+                    if wk in versions:
+                        meta["resourceVersion"] = versions[wk]
+                    try:
+                        out = await self.client.update(w.obj, subresource=w.subresource)
+                    except StatusError as e:
+                        ok = False
+                        if e.code not in (404, 409):
+                            log.warning("pv controller: write %s/%s: %s", w.kind, meta["name"], e)
+                        # The cache may be behind: refresh this object before the retry.
+                        fresh = await self.client.get("v1", w.kind, meta.get("namespace"), meta["name"])
+                        if fresh is not None:
+                            self._remember(fresh)
+                        elif w.kind == "PersistentVolume":
+                            self._index_volume(w.obj, gone=True)
+                        break
+                    versions[wk] = out["metadata"]["resourceVersion"]
+                    self._remember(out)
+                for kind, ns, name, ev in d.events:
+                    await self._event(kind, ns, name, ev)
+                if not ok or d.requeue:
+                    queue.retry(key)
+                else:
+                    queue.forget(key)
+                for kind, ns, name in d.enqueue:
+                    if kind == "PersistentVolumeClaim":
+                        self.claim_queue.add((ns, name))
+                    else:
+                        self.volume_queue.add(name)
+            finally:
+                self.inflight.discard(tag)
+                self._slots.release()
+                if tag in self.dirty:
+                    self.dirty.discard(tag)
+                    queue.add(key)
+
+        asyncio.get_running_loop().create_task(go())
+
+    async def _event(self, kind: str, ns: str, name: str, ev: decide.Event) -> None:
+        inf = self.claims if kind == "PersistentVolumeClaim" else self.volumes
+        obj = inf.cache.get((ns, name))
+        if obj is None:
+            return
+        try:
+            await self.client.event(obj, ev.type, ev.reason, ev.message, "persistentvolume-controller")
+        except StatusError as e:
+            log.info("event for %s/%s not recorded: %s", ns, name, e)
+
+    # ----------------------------------------------------------------- claims
+    def _candidates(self, claim: dict[str, Any]) -> _Candidates:
+        volumes = {k[1]: v for k, v in self.volumes.cache.items()}
+        k = key_of(claim)
+        names = list(self.prebound.get(k, ()))
+        try:
+            request = parse_quantity(((claim.get("spec") or {}).get("resources") or {})
+                                     .get("requests", {}).get("storage", "0"))
+        except (ValueError, TypeError, AttributeError):
+            request = Decimal(0)
+        names += self.index.head(decide.claim_class(claim), _modes(claim), request, HEAD)
+        return _Candidates(volumes, [n for n in dict.fromkeys(names) if n in volumes])
+
+    async def _sync_claim(self, key: tuple[str, str], queue: WorkQueue, tag: Any) -> None:
+        claim = self.claims.cache.get(key)
+        if claim is None:
+            return
+        if claim["metadata"].get("deletionTimestamp") and not (claim.get("spec") or {}).get("volumeName"):
+            # OBSERVATION: pvc is "Pending" and being deleted: nothing to bind or provision.
+            return
+        classes = self._class_map()
+        now = now_rfc3339()
+        pods = [p for (ns, _), p in self.pods.cache.items() if ns == key[0]]
+        d = decide.sync_claim(claim, self._candidates(claim), classes, now, pods=pods)
+        needs_full = (not d.writes and not d.provision and not (claim.get("spec") or {}).get("volumeName")
+                      and decide.ANN_BIND_COMPLETED not in (claim["metadata"].get("annotations") or {}))
+        if needs_full:
+            # Nothing fitted among the candidates: decide again over every volume (exact, and the
+            # event then says why each volume was rejected).
+            d = decide.sync_claim(claim, self._volume_map(), classes, now, pods=pods)
+        for w in d.writes:
+            if w.kind == "PersistentVolume" and not w.subresource:
+                self.index.remove(w.obj["metadata"]["name"])     # reserved for this claim
+        if d.provision:
+            self._start_op(f"provision/{claim['metadata']['uid']}", self._provision(key, d.provisioner))
+        if d.writes or d.events or d.enqueue or d.requeue:
+            await self._execute(d, queue, key, tag)
+
+    # ---------------------------------------------------------------- volumes
+    async def _sync_volume(self, name: str, queue: WorkQueue, tag: Any) -> None:
+        pv = self.volumes.cache.get(("", name))
+        if pv is None:
+            return
+        if pv["metadata"].get("deletionTimestamp"):
+            if PV_CONTROLLER_FINALIZER in (pv["metadata"].get("finalizers") or []):
+                self._start_op(f"delete/{name}", self._delete_volume(name, finalize_only=True))
+            return
+        ref = (pv.get("spec") or {}).get("claimRef")
+        claim = None
+        if isinstance(ref, dict) and ref.get("name"):
+            claim = self.claims.cache.get((ref.get("namespace") or "", ref["name"]))
+            if (claim is None or claim["metadata"].get("uid") != ref.get("uid")) and \
+                    (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
+                # Never release a volume on a cache miss: ask the API.
+                claim = await self.client.get("v1", "PersistentVolumeClaim", ref.get("namespace"), ref["name"])
+        d = decide.sync_volume(pv, claim, self._class_map(), now_rfc3339())
+        if d.reclaim == "Delete":
+            self._start_op(f"delete/{name}", self._delete_volume(name))
+        elif d.reclaim == "Recycle":
+            self._start_op(f"recycle/{name}", self._recycle_volume(name))
+        if d.writes or d.events or d.enqueue or d.requeue:
+            await self._execute(d, queue, name, tag)
+
+    # ------------------------------------------------------------- operations
+    def _start_op(self, name: str, coro: Any) -> None:
+        """Run a backend operation once at a time per name; failures retry with backoff."""
+        if name in self.ops and not self.ops[name].done():
+            coro.close()
+            return
+
+        async def runner() -> None:
+            try:
+                await coro
+                self.op_failures.pop(name, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - retried with backoff
+                n = self.op_failures.get(name, 0)
+                self.op_failures[name] = n + 1
+                delay = min(OP_BACKOFF_MAX, 0.5 * 2 ** n)
+                log.info("operation %s failed (%s); retry in %.1fs", name, e, delay)
+                kind, _, obj = name.partition("/")
+                await asyncio.sleep(delay)
+                if kind == "provision":
+                    for k, c in self.claims.cache.items():
+                        if c["metadata"].get("uid") == obj:
+                            self.claim_queue.add(k)
+                else:
+                    self.volume_queue.add(obj)
+
+        self.ops[name] = asyncio.get_running_loop().create_task(runner())
+
+    async def _provision(self, key: tuple[str, str], provisioner: str) -> None:
+        claim = await self.client.get("v1", "PersistentVolumeClaim", key[0], key[1])
+        if claim is None or (claim.get("spec") or {}).get("volumeName") or claim["metadata"].get("deletionTimestamp"):
+            return
+        uid = claim["metadata"]["uid"]
+        pv_name = f"pvc-{uid}"
+        existing = await self.client.get("v1", "PersistentVolume", None, pv_name)
+        if existing is not None:
+            # OBSERVATION: provisioned before (a retry or a restart): the binder binds it.
+            self.claim_queue.add(key)
+            return
+        cls_name = decide.claim_class(claim)
+        cls = await self.client.get("storage.k8s.io/v1", "StorageClass", None, cls_name)
+        driver = get_driver(provisioner)
+        if cls is None or driver is None:
+            await self.client.event(claim, "Warning", "ProvisioningFailed",
+                                    f'storageclass.storage.k8s.io "{cls_name}" not found' if cls is None
+                                    else f"no volume plugin matched name: {provisioner}",
+                                    "persistentvolume-controller")
+            raise RuntimeError("cannot provision")
+        spec = claim.get("spec") or {}
+        size = int(parse_quantity(spec.get("resources", {}).get("requests", {}).get("storage", "0")))
+        req = ProvisionRequest(claim=claim, storage_class=cls, volume_name=pv_name, size_bytes=size,
+                               selected_node=(claim["metadata"].get("annotations") or {}).get(decide.ANN_SELECTED_NODE),
+                               access_modes=list(spec.get("accessModes") or []),
+                               volume_mode=spec.get("volumeMode") or "Filesystem")
+        try:
+            result = await driver.provision(req)
+        except DriverError as e:
+            await self.client.event(claim, "Warning", "ProvisioningFailed",
+                                    f"failed to provision volume with StorageClass \"{cls_name}\": {e}",
+                                    "persistentvolume-controller")
+            raise
+        policy = cls.get("reclaimPolicy") or "Delete"
+        pv: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": pv_name,
+                         "annotations": {decide.ANN_PROVISIONED_BY: provisioner,
+                                         decide.ANN_BOUND_BY_CONTROLLER: "yes", **result.annotations}},
+            "spec": {"capacity": {"storage": format_quantity(Decimal(result.capacity_bytes))},
+                     "accessModes": list(spec.get("accessModes") or []),
+                     "persistentVolumeReclaimPolicy": policy,
+                     "storageClassName": cls_name,
+                     "volumeMode": spec.get("volumeMode") or "Filesystem",
+                     "claimRef": decide.claim_ref(claim),
+                     **result.source},
+        }
+        if policy == "Delete":
+            # HonorPVReclaimPolicy: deleting the PV object first still deletes the backend volume.
+            pv["metadata"]["finalizers"] = [PV_CONTROLLER_FINALIZER]
+        if cls.get("mountOptions"):
+            pv["spec"]["mountOptions"] = list(cls["mountOptions"])
+        if result.node_affinity:
+            pv["spec"]["nodeAffinity"] = result.node_affinity
+        try:
+            created = await self.client.create(pv)
+        except StatusError as e:
+            if e.code != 409:
+                await self.client.event(claim, "Warning", "ProvisioningFailed",
+                                        f"failed to create PersistentVolume {pv_name}: {e.message}",
+                                        "persistentvolume-controller")
+                raise
+        else:
+            self._remember(created)
+        await self.client.event(claim, "Normal", "ProvisioningSucceeded",
+                                f"Successfully provisioned volume {pv_name} using {provisioner}",
+                                "persistentvolume-controller")
+        self.claim_queue.add(key)
+
+    async def _delete_volume(self, name: str, finalize_only: bool = False) -> None:
+        """Reclaim Delete: backend volume first, then the PV object (never the other way round)."""
+        pv = await self.client.get("v1", "PersistentVolume", None, name)
+        if pv is None:
+            return
+        if not finalize_only and (pv.get("status") or {}).get("phase") != "Released":
+            return
+        policy = (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy")
+        if policy == "Delete":
+            driver = driver_for_volume(pv)
+            if driver is None:
+                if not finalize_only:
+                    await self.client.event(pv, "Warning", "VolumeFailedDelete",
+                                            "error getting deleter volume plugin for volume "
+                                            f'"{name}": no deletable volume plugin matched',
+                                            "persistentvolume-controller")
+                    raise RuntimeError("no deleter")
+            else:
+                try:
+                    await driver.delete(pv)
+                except DriverError as e:
+                    await self.client.event(pv, "Warning", "VolumeFailedDelete", str(e), "persistentvolume-controller")
+                    raise
+        fins = pv["metadata"].get("finalizers") or []
+        if PV_CONTROLLER_FINALIZER in fins:
+            pv["metadata"]["finalizers"] = [f for f in fins if f != PV_CONTROLLER_FINALIZER]
+            pv = await self.client.update(pv)
+        if not finalize_only:
+            await self.client.delete("v1", "PersistentVolume", None, name, uid=pv["metadata"]["uid"])
+
+    async def _recycle_volume(self, name: str) -> None:
+        pv = await self.client.get("v1", "PersistentVolume", None, name)
+        if pv is None or (pv.get("status") or {}).get("phase") != "Released":
+            return
+        ref = (pv.get("spec") or {}).get("claimRef") or {}
+        pods, _ = await self.client.list("v1", "Pod", ref.get("namespace") or "default")
+        users = [p["metadata"]["name"] for p in pods
+                 if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                 and any(isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName") == ref.get("name")
+                         for v in (p.get("spec") or {}).get("volumes") or [])]
+        if users:
+            # 6-11: a running pod still uses the claim: refuse, and look again later.
+            await self.client.event(pv, "Warning", "VolumeFailedRecycle",
+                                    f"Volume is used by pods: {', '.join(sorted(users))}",
+                                    "persistentvolume-controller")
+            raise RuntimeError("volume in use")
+        recycle = recycler_for(pv)
+        if recycle is None:
+            await self.client.event(pv, "Warning", "VolumeFailedRecycle", "No recycler plugin found for the volume!",
+                                    "persistentvolume-controller")
+            raise RuntimeError("no recycler")
+        try:
+            await recycle(pv)
+        except DriverError as e:
+            await self.client.event(pv, "Warning", "VolumeFailedRecycle", f"Recycle failed: {e}",
+                                    "persistentvolume-controller")
+            raise
+        await self.client.event(pv, "Normal", "VolumeRecycled", "Volume recycled", "persistentvolume-controller")
+        now = now_rfc3339()
+        for w in decide.unbind_writes(pv, now):
+            w.obj["metadata"]["resourceVersion"] = pv["metadata"]["resourceVersion"]
+            pv = await self.client.update(w.obj, subresource=w.subresource)
+            self._remember(pv)
