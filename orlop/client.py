@@ -39,6 +39,9 @@ class LocalClient:
     def __init__(self, registry: Registry, manager: str):
         self.registry = registry
         self.manager = manager
+        # (involved uid, type, reason, message) -> (namespace, event name): repeats are counted on the
+        # existing Event, as Kubernetes' event recorder aggregates them ("x7 over 9m").
+        self._recorded: dict[tuple[str, str, str, str], tuple[str, str]] = {}
 
     def _opts(self) -> WriteOptions:
         return WriteOptions(field_manager=self.manager)
@@ -97,6 +100,18 @@ class LocalClient:
         meta = involved["metadata"]
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         ns = meta.get("namespace") or "default"
+        seen_key = (meta.get("uid", ""), type_, reason, message)
+        seen = self._recorded.get(seen_key)
+        if seen is not None:
+            existing = await self.get("v1", "Event", seen[0], seen[1])
+            if existing is not None:
+                existing["count"] = int(existing.get("count") or 1) + 1
+                existing["lastTimestamp"] = now
+                try:
+                    return await self.update(existing)
+                except StatusError as e:
+                    if e.code not in (404, 409):
+                        raise
         ev = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": ns},
@@ -109,4 +124,8 @@ class LocalClient:
         }
         if meta.get("namespace"):
             ev["involvedObject"]["namespace"] = meta["namespace"]
-        return await self.create(ev)
+        created = await self.create(ev)
+        if len(self._recorded) > 10_000:
+            self._recorded.clear()
+        self._recorded[seen_key] = (ns, created["metadata"]["name"])
+        return created

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orlop.controllers.pv.decide import (
     ANN_BETA_STORAGE_PROVISIONER,
@@ -24,10 +26,12 @@ from orlop.controllers.pv.decide import (
     ANN_SELECTED_NODE,
     ANN_STORAGE_PROVISIONER,
     Decision,
+    VolumeIndex,
     claim_ref,
     default_class_for,
     find_best_volume,
     is_delay_binding,
+    provisioned_volume,
     sync_claim,
     sync_volume,
     unbind_writes,
@@ -193,17 +197,14 @@ class Cluster:
         return done
 
     def provision(self, claim: dict[str, Any], provisioner: str) -> None:
-        """What the controller's driver + provisionClaimOperation do: a bound PV named pvc-<uid>."""
-        name = f"pvc-{claim['metadata']['uid']}"
-        if self.get("PersistentVolume", "", name) is not None:
-            return
-        cls = self.classes.get(claim["spec"].get("storageClassName") or "", {})
-        pv = new_volume(name, claim["spec"]["resources"]["requests"]["storage"], phase="Bound",
-                        policy=cls.get("reclaimPolicy", "Delete"), cls=claim["spec"].get("storageClassName") or "",
-                        modes=tuple(claim["spec"]["accessModes"]))
-        pv["spec"]["claimRef"] = claim_ref(claim)
-        pv["metadata"]["annotations"] = {ANN_BOUND_BY_CONTROLLER: "yes", ANN_PROVISIONED_BY: provisioner}
-        self.bump(("PersistentVolume", "", name), pv)
+        """The controller's driver, then provisionClaimOperation: a PV named pvc-<uid> (status reset by the API)."""
+        cls = self.classes[claim["spec"]["storageClassName"]]
+        assert cls["provisioner"] == provisioner
+        pv = provisioned_volume(claim, cls, {"hostPath": {"path": f"/data/pvc-{claim['metadata']['uid']}"}})
+        key = ("PersistentVolume", "", pv["metadata"]["name"])
+        if key not in self.objects:
+            pv["status"] = {"phase": "Pending"}
+            self.bump(key, pv)
 
     def sync_claim(self, claim: dict[str, Any], **kw: Any) -> int:
         d = sync_claim(claim, self.volumes(), self.classes, NOW, **kw)
@@ -1185,8 +1186,8 @@ def test_storage_object_in_use_protection_filtering() -> None:
     assert find_best_volume(claim, [new_volume("pv1", "1G", modes=(RWO,))])[0] is not None
     assert find_best_volume(claim, [new_volume("pv1", "1G", modes=(RWO,), deleting=True)]) == (
         None, ["pv1: being deleted"])
-    d = sync_claim(make_pvc("1G", (RWO,)) | {"spec": make_pvc("1G", (RWO,))["spec"] | {"volumeName": "pv1"}},
-                   [new_volume("pv1", "1G", modes=(RWO,), deleting=True)], {}, NOW)
+    claim["spec"]["volumeName"] = "pv1"  # checkVolumeSatisfyClaim, for a claim that names the volume
+    d = sync_claim(claim, [new_volume("pv1", "1G", modes=(RWO,), deleting=True)], {}, NOW)
     assert _messages(d) == ['Cannot bind to requested volume "pv1": the volume is marked for deletion "pv1"']
 
 
@@ -1310,3 +1311,93 @@ def test_release_and_rebind_after_claim_recreated() -> None:
     cluster.bump(("PersistentVolume", "", "pv"), vol)
     cluster.run_to_stable()
     _assert_bound(cluster, "c", "pv")
+
+
+# --------------------------------------------------------------------------- VolumeIndex
+
+_names = st.sampled_from(["pv-a", "pv-b", "pv-c", "pv-d", "pv-e", "pv-f"])
+
+
+@st.composite
+def _volume(draw: st.DrawFn, name: str) -> dict[str, Any]:
+    claim_name = draw(st.sampled_from(["", "", "c", "other"]))
+    claim_uid = draw(st.sampled_from(["", "u", "x"])) if claim_name else ""
+    vol = new_volume(name, draw(st.sampled_from(["1Gi", "1024Mi", "2Gi", "5G", "10Gi"])), claim_uid, claim_name,
+                     draw(st.sampled_from([A, A, A, P, R, B])), "Retain", draw(st.sampled_from(["", "", "gold"])),
+                     modes=tuple(draw(st.lists(st.sampled_from([RWO, ROX, RWX]), min_size=1, max_size=3,
+                                               unique=True))),
+                     mode=draw(st.sampled_from([FS, FS, BLOCK])),
+                     labels=draw(st.sampled_from([None, {"app": "db"}, {"app": "web"}])),
+                     deleting=draw(st.booleans()) and draw(st.booleans()))
+    if draw(st.booleans()):
+        vol["spec"]["nodeAffinity"] = node_affinity("zone", draw(st.sampled_from(["a", "b"])))
+    return vol
+
+
+@st.composite
+def _world(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any], bool, dict[str, Any] | None]:
+    names = draw(st.lists(_names, max_size=6, unique=True))
+    vols = [draw(_volume(n)) for n in names]
+    claim = new_claim("c", "u", draw(st.sampled_from(["1Gi", "1G", "2Gi", "6Gi"])),
+                      cls=draw(st.sampled_from([None, "", "gold"])),
+                      modes=tuple(draw(st.lists(st.sampled_from([RWO, ROX, RWX]), min_size=1, max_size=2,
+                                                unique=True))),
+                      mode=draw(st.sampled_from([FS, BLOCK])),
+                      selector=draw(st.sampled_from([None, {"app": "db"}])))
+    node = draw(st.sampled_from([None, new_node("n", zone="a")]))
+    return vols, claim, draw(st.booleans()), node
+
+
+@settings(max_examples=400, deadline=None)
+@given(_world())
+def test_volume_index_agrees_with_find_best_volume(world: tuple[Any, ...]) -> None:
+    vols, claim, delay, node = world
+    expected, _ = find_best_volume(claim, vols, delay, node=node)
+    index = VolumeIndex(vols)
+    assert index.find_best(claim, delay, node=node) is expected
+    # Updates keep it right: bind the winner elsewhere, then remove a volume.
+    if expected is not None:
+        taken = copy.deepcopy(expected)
+        taken["spec"]["claimRef"] = {"namespace": NS, "name": "someone", "uid": "s"}
+        index.upsert(taken)
+        rest = [taken if v is expected else v for v in vols]
+        assert index.find_best(claim, delay, node=node) is find_best_volume(claim, rest, delay, node=node)[0]
+        index.remove(taken["metadata"]["name"])
+        rest = [v for v in rest if v is not taken]
+        assert index.find_best(claim, delay, node=node) is find_best_volume(claim, rest, delay, node=node)[0]
+        assert len(index) == len(rest)
+
+
+def test_sync_claim_with_index_binds_many_pairs() -> None:
+    """The bench shape: N static pairs, one class; each claim finds its volume without a full scan."""
+    n = 2000
+    index = VolumeIndex(new_volume(f"pv-{i:05d}", "1Gi", cls="manual") for i in range(n))
+    for i in range(n):
+        claim = new_claim(f"c-{i:05d}", f"u{i}", "1Gi", cls="manual")
+        d = sync_claim(claim, index, {}, NOW)
+        assert [w.subresource for w in d.writes] == ["", "status", "", "status"]
+        assert d.writes[0].obj["metadata"]["name"] == f"pv-{i:05d}"
+        index.upsert(d.writes[1].obj)  # the executor feeds written PVs back into the index
+    assert index.find_best(new_claim("late", "ul", "1Gi", cls="manual")) is None
+    assert len(index) == n
+
+
+def test_provisioned_volume_then_binds() -> None:
+    cls = new_class(GOLD, policy="Delete") | {"mountOptions": ["noatime"]}
+    claim = new_claim("c", "u-123", "3Gi", cls=GOLD, modes=(RWO,))
+    pv = provisioned_volume(claim, cls, {"hostPath": {"path": "/data/pvc-u-123"}})
+    assert pv["metadata"] == {"name": "pvc-u-123", "finalizers": ["kubernetes.io/pv-controller"],
+                              "annotations": {ANN_BOUND_BY_CONTROLLER: "yes", ANN_PROVISIONED_BY: "orlop.io/local-path"}}
+    assert pv["spec"] | {"claimRef": None} == {
+        "capacity": {"storage": "3Gi"}, "accessModes": [RWO], "persistentVolumeReclaimPolicy": "Delete",
+        "storageClassName": GOLD, "volumeMode": FS, "claimRef": None, "hostPath": {"path": "/data/pvc-u-123"},
+        "mountOptions": ["noatime"]}
+    assert pv["spec"]["claimRef"]["uid"] == "u-123"
+    retain = provisioned_volume(claim, new_class(GOLD, policy="Retain"), {"local": {"path": "/x"}}, capacity="4Gi")
+    assert "finalizers" not in retain["metadata"] and retain["spec"]["capacity"] == {"storage": "4Gi"}
+    # Created (the API resets status to Pending), it binds on the next syncs.
+    pv["metadata"]["resourceVersion"] = "1"
+    pv["status"] = {"phase": "Pending"}
+    cluster = Cluster([pv], [claim], {GOLD: cls})
+    cluster.run_to_stable()
+    _assert_bound(cluster, "c", "pvc-u-123")

@@ -13,19 +13,17 @@ Speed, where Kubernetes is slow (one worker, four sequential writes per bind):
   Kubernetes), but their writes run concurrently; a volume chosen for a claim is taken
   out of the match index at decision time, so no other claim can pick it while the
   writes are in flight;
-- matching looks only at the head of an index of Available volumes per class sorted by
-  the tie-break order, not at every volume (the full scan only runs to explain why a
-  claim stays Pending);
+- matching walks ``decide.VolumeIndex`` (unclaimed volumes per class in tie-break
+  order, claimed ones by the claim they name) and stops at the first fit, instead of
+  scanning every volume (the full scan only runs to explain why a claim stays Pending);
 - every write's result goes straight into the cache, so the next decision sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import datetime
 import logging
-from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +39,6 @@ log = logging.getLogger(__name__)
 PV_CONTROLLER_FINALIZER = "kubernetes.io/pv-controller"
 RESYNC = 15.0            # seconds, as Kubernetes' PV controller
 MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
-HEAD = 16                # index entries examined per access-mode set before a full scan
 OP_BACKOFF_MAX = 300.0
 
 
@@ -49,70 +46,9 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _modes(obj: dict[str, Any]) -> frozenset[str]:
-    return frozenset(m for m in (obj.get("spec") or {}).get("accessModes") or [] if isinstance(m, str))
-
-
-def _capacity(pv: dict[str, Any]) -> Decimal:
-    try:
-        return parse_quantity(((pv.get("spec") or {}).get("capacity") or {}).get("storage", "0"))
-    except (ValueError, TypeError):
-        return Decimal(0)
-
-
-class VolumeIndex:
-    """Available, unclaimed volumes by (class, access-mode set), sorted by (capacity, name)."""
-
-    def __init__(self) -> None:
-        self._lists: dict[tuple[str, frozenset[str]], list[tuple[Decimal, str]]] = {}
-        self._where: dict[str, tuple[tuple[str, frozenset[str]], tuple[Decimal, str]]] = {}
-
-    @staticmethod
-    def indexable(pv: dict[str, Any]) -> bool:
-        return (not (pv.get("spec") or {}).get("claimRef") and not pv["metadata"].get("deletionTimestamp")
-                and (pv.get("status") or {}).get("phase") == "Available")
-
-    def remove(self, name: str) -> None:
-        where = self._where.pop(name, None)
-        if where is not None:
-            lst = self._lists[where[0]]
-            i = bisect.bisect_left(lst, where[1])
-            if i < len(lst) and lst[i] == where[1]:
-                del lst[i]
-
-    def put(self, pv: dict[str, Any]) -> None:
-        name = pv["metadata"]["name"]
-        self.remove(name)
-        if self.indexable(pv):
-            key = (decide.volume_class(pv), _modes(pv))
-            entry = (_capacity(pv), name)
-            bisect.insort(self._lists.setdefault(key, []), entry)
-            self._where[name] = (key, entry)
-
-    def head(self, cls: str, wanted: frozenset[str], request: Decimal, n: int) -> Iterator[str]:
-        """Names of up to n volumes per access-mode superset, from the smallest that fits."""
-        for (c, modes), lst in self._lists.items():
-            if c != cls or not wanted <= modes:
-                continue
-            i = bisect.bisect_left(lst, (request, ""))
-            for _, name in lst[i:i + n]:
-                yield name
-
-
-class _Candidates(Mapping[str, dict[str, Any]]):
-    """What ``decide`` sees as "all volumes": O(1) lookup by name, iteration over candidates only."""
-
-    def __init__(self, volumes: dict[str, dict[str, Any]], names: list[str]):
-        self._volumes, self._names = volumes, names
-
-    def __getitem__(self, name: str) -> dict[str, Any]:
-        return self._volumes[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
+def _available(pv: dict[str, Any]) -> bool:
+    return (not (pv.get("spec") or {}).get("claimRef") and not pv["metadata"].get("deletionTimestamp")
+            and (pv.get("status") or {}).get("phase") == "Available")
 
 
 class PVController:
@@ -124,8 +60,7 @@ class PVController:
         self.pods = Informer(client, "v1", "Pod")
         self.claim_queue = WorkQueue()
         self.volume_queue = WorkQueue()
-        self.index = VolumeIndex()
-        self.prebound: dict[tuple[str, str], set[str]] = {}   # claim (ns, name) -> volumes naming it
+        self.index = decide.VolumeIndex()
         self.inflight: set[Any] = set()
         self.dirty: set[Any] = set()
         self.ops: dict[str, asyncio.Task[None]] = {}
@@ -137,9 +72,6 @@ class PVController:
         self.pods.on_change(self._on_pod)
 
     # ------------------------------------------------------------------ caches
-    def _volume_map(self) -> dict[str, dict[str, Any]]:
-        return {k[1]: v for k, v in self.volumes.cache.items()}
-
     def _class_map(self) -> dict[str, dict[str, Any]]:
         return {k[1]: v for k, v in self.classes.cache.items()}
 
@@ -150,20 +82,15 @@ class PVController:
         cur = inf.cache.get(k)
         if cur is None or int(cur["metadata"]["resourceVersion"]) < int(obj["metadata"]["resourceVersion"]):
             inf.cache[k] = obj
-            if obj["kind"] == "PersistentVolume":
-                self._index_volume(obj)
+        if obj["kind"] == "PersistentVolume":
+            # Also puts back a volume reserved by a decision whose writes failed.
+            self._index_volume(inf.cache[k])
 
     def _index_volume(self, pv: dict[str, Any], gone: bool = False) -> None:
-        name = pv["metadata"]["name"]
-        for names in self.prebound.values():
-            names.discard(name)
         if gone:
-            self.index.remove(name)
-            return
-        self.index.put(pv)
-        ref = (pv.get("spec") or {}).get("claimRef")
-        if isinstance(ref, dict) and ref.get("name"):
-            self.prebound.setdefault((ref.get("namespace") or "", ref["name"]), set()).add(name)
+            self.index.remove(pv["metadata"]["name"])
+        else:
+            self.index.upsert(pv)
 
     # ----------------------------------------------------------------- events
     def _on_claim(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -173,8 +100,10 @@ class PVController:
             vol = (obj.get("spec") or {}).get("volumeName")
             if vol:
                 self.volume_queue.add(vol)
-            for name in self.prebound.get(k, ()):
-                self.volume_queue.add(name)
+            for pv in self.index.values():
+                ref = (pv.get("spec") or {}).get("claimRef") or {}
+                if (ref.get("namespace") or "", ref.get("name")) == k:
+                    self.volume_queue.add(pv["metadata"]["name"])
             return
         self.claim_queue.add(k)
 
@@ -186,7 +115,7 @@ class PVController:
         ref = (obj.get("spec") or {}).get("claimRef")
         if isinstance(ref, dict) and ref.get("name"):
             self.claim_queue.add((ref.get("namespace") or "", ref["name"]))
-        if typ != "DELETED" and self.index.indexable(obj) and (old is None or not self.index.indexable(old)):
+        if typ != "DELETED" and _available(obj) and (old is None or not _available(old)):
             # A newly available volume may satisfy a pending claim.
             self._requeue_pending(decide.volume_class(obj))
 
@@ -299,18 +228,6 @@ class PVController:
             log.info("event for %s/%s not recorded: %s", ns, name, e)
 
     # ----------------------------------------------------------------- claims
-    def _candidates(self, claim: dict[str, Any]) -> _Candidates:
-        volumes = {k[1]: v for k, v in self.volumes.cache.items()}
-        k = key_of(claim)
-        names = list(self.prebound.get(k, ()))
-        try:
-            request = parse_quantity(((claim.get("spec") or {}).get("resources") or {})
-                                     .get("requests", {}).get("storage", "0"))
-        except (ValueError, TypeError, AttributeError):
-            request = Decimal(0)
-        names += self.index.head(decide.claim_class(claim), _modes(claim), request, HEAD)
-        return _Candidates(volumes, [n for n in dict.fromkeys(names) if n in volumes])
-
     async def _sync_claim(self, key: tuple[str, str], queue: WorkQueue, tag: Any) -> None:
         claim = self.claims.cache.get(key)
         if claim is None:
@@ -321,13 +238,7 @@ class PVController:
         classes = self._class_map()
         now = now_rfc3339()
         pods = [p for (ns, _), p in self.pods.cache.items() if ns == key[0]]
-        d = decide.sync_claim(claim, self._candidates(claim), classes, now, pods=pods)
-        needs_full = (not d.writes and not d.provision and not (claim.get("spec") or {}).get("volumeName")
-                      and decide.ANN_BIND_COMPLETED not in (claim["metadata"].get("annotations") or {}))
-        if needs_full:
-            # Nothing fitted among the candidates: decide again over every volume (exact, and the
-            # event then says why each volume was rejected).
-            d = decide.sync_claim(claim, self._volume_map(), classes, now, pods=pods)
+        d = decide.sync_claim(claim, self.index, classes, now, pods=pods)
         for w in d.writes:
             if w.kind == "PersistentVolume" and not w.subresource:
                 self.index.remove(w.obj["metadata"]["name"])     # reserved for this claim

@@ -90,7 +90,14 @@ Deliberate differences from Kubernetes (each documented where it is made):
   here too, so it is right whatever the registry does);
 - a delayed-binding claim that carries ``volume.kubernetes.io/selected-node`` is matched
   against static volumes on that node (when the caller passes the Node) before
-  provisioning, which is what Kubernetes' scheduler does before it sets the annotation.
+  provisioning, which is what Kubernetes' scheduler does before it sets the annotation;
+- the per-volume reasons appended to FailedBinding / ProvisioningFailed messages (the
+  message starts with Kubernetes' text, unchanged when no volume was considered).
+
+Scale: ``find_best_volume`` scans every volume it is given (it must, to explain each
+rejection).  :class:`VolumeIndex` keeps unclaimed volumes per class in match order and
+claimed ones by claim, so ``sync_claim`` over an index stops at the first fit and gives
+the same answer; reasons are only built (by a full scan) when nothing fits.
 
 Every branch below carries an ``# OBSERVATION:`` comment stating the phases it sees, as
 Kubernetes' controller does.
@@ -129,6 +136,7 @@ __all__ = [
     "default_class_for",
     "find_best_volume",
     "is_delay_binding",
+    "provisioned_volume",
     "sync_claim",
     "sync_volume",
     "unbind_writes",
@@ -146,6 +154,7 @@ ANN_BETA_STORAGE_PROVISIONER = "volume.beta.kubernetes.io/storage-provisioner"
 ANN_SELECTED_NODE = "volume.kubernetes.io/selected-node"
 ANN_PRE_RESIZE_CAPACITY = "volume.alpha.kubernetes.io/pre-resize-capacity"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
+PV_CONTROLLER_FINALIZER = "kubernetes.io/pv-controller"
 
 # Claim conditions that mean a resize is in flight (capacity is the resizer's business).
 _RESIZE_CONDITIONS = {"Resizing", "FileSystemResizePending", "ControllerResizeError", "NodeResizeError",
@@ -1019,6 +1028,42 @@ def _provision(d: Decision, claim: dict[str, Any], volumes: Iterable[dict[str, A
                 f"Waiting for a volume to be created either by the external provisioner '{provisioner}' "
                 "or manually by the system administrator. If volume creation is delayed, please verify that "
                 "the provisioner is running and correctly registered.")
+
+
+def provisioned_volume(claim: dict[str, Any], storage_class: dict[str, Any], source: dict[str, Any], *,
+                       capacity: str | None = None, node_affinity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The PV provisionClaimOperation creates for a claim once the driver made the volume.
+
+    Named ``pvc-<claim uid>`` (so a retry after a crash finds it instead of leaking a
+    second one), pre-bound to the claim (claimRef with uid), with the claim's class,
+    access modes and volumeMode, the class's reclaimPolicy (default Delete) and
+    mountOptions, ``bound-by-controller`` and ``provisioned-by: <provisioner>``, and --
+    for Delete -- the ``kubernetes.io/pv-controller`` finalizer that keeps the PV until
+    the backend volume is gone (HonorPVReclaimPolicy).  ``source`` is the volume source
+    (e.g. ``{"hostPath": {...}}``, ``{"local": {...}}``); ``capacity`` defaults to the
+    request.  The API server resets status on create; ``sync_volume`` then marks it Bound
+    and ``sync_claim`` completes the binding.
+    """
+    policy = storage_class.get("reclaimPolicy") or "Delete"
+    spec: dict[str, Any] = {
+        "capacity": {"storage": capacity or str(_claim_request(claim) or "0")},
+        "accessModes": list(_modes(claim)),
+        "persistentVolumeReclaimPolicy": policy,
+        "storageClassName": claim_class(claim),
+        "volumeMode": _volume_mode(claim),
+        "claimRef": claim_ref(claim),
+        **copy.deepcopy(source),
+    }
+    if storage_class.get("mountOptions"):
+        spec["mountOptions"] = list(storage_class["mountOptions"])
+    if node_affinity:
+        spec["nodeAffinity"] = copy.deepcopy(node_affinity)
+    meta: dict[str, Any] = {"name": f"pvc-{_uid(claim)}",
+                            "annotations": {ANN_BOUND_BY_CONTROLLER: "yes",
+                                            ANN_PROVISIONED_BY: str(storage_class.get("provisioner") or "")}}
+    if policy == "Delete":
+        meta["finalizers"] = [PV_CONTROLLER_FINALIZER]
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": meta, "spec": spec}
 
 
 def _sync_bound_claim(d: Decision, claim: dict[str, Any],
