@@ -84,11 +84,14 @@ async def bootstrap(registry: Registry, default_class: bool = False) -> None:
 
 
 def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
+    from .controllers.expand import ExpandController
     from .controllers.gc import GarbageCollector
     from .controllers.namespace import NamespaceController
     from .controllers.protection import ProtectionController
     from .controllers.pv.controller import PVController
     return [
+        asyncio.create_task(ExpandController(LocalClient(registry, "volume-expand-controller")).run(),
+                            name="expand-controller"),
         asyncio.create_task(PVController(LocalClient(registry, "persistentvolume-controller")).run(),
                             name="pv-controller"),
         asyncio.create_task(ProtectionController(LocalClient(registry, "pvc-protection-controller")).run(),

@@ -111,6 +111,33 @@ class DefaultStorageClass:
             spec["storageClassName"] = default["metadata"]["name"]
 
 
+class PersistentVolumeClaimResize:
+    """Growing a claim needs a class that allows it (Kubernetes' PersistentVolumeClaimResize)."""
+
+    async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
+                    view: View) -> None:
+        if op != "UPDATE" or res.group or res.kind != "PersistentVolumeClaim" or old is None:
+            return
+        from ..quantity import parse_quantity
+
+        def size(o: dict[str, Any]) -> Any:
+            try:
+                return parse_quantity(o["spec"]["resources"]["requests"]["storage"])
+            except (KeyError, TypeError, ValueError):
+                return None
+        new_size, old_size = size(obj), size(old)
+        if new_size is None or old_size is None or new_size <= old_size:
+            return
+        name = obj["metadata"].get("name", "")
+        cls_name = (obj["metadata"].get("annotations") or {}).get(BETA_CLASS_ANNOTATION) or \
+            (obj.get("spec") or {}).get("storageClassName") or ""
+        cls = await view.get("storage.k8s.io", "storageclasses", None, cls_name) if cls_name else None
+        if cls is None or cls.get("allowVolumeExpansion") is not True:
+            raise forbidden(f'persistentvolumeclaims "{name}" is forbidden: only dynamically provisioned pvc can be '
+                            "resized and the storageclass that provisions the pvc must support resize",
+                            name=name, resource="persistentvolumeclaims")
+
+
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORTS = range(30000, 32768)
 
@@ -168,4 +195,5 @@ class ServiceAllocation:
 
 
 def default_chain() -> list[Plugin]:
-    return [NamespaceLifecycle(), DefaultStorageClass(), StorageObjectInUseProtection(), ServiceAllocation()]
+    return [NamespaceLifecycle(), DefaultStorageClass(), StorageObjectInUseProtection(),
+            PersistentVolumeClaimResize(), ServiceAllocation()]
