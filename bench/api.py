@@ -13,42 +13,15 @@ import argparse
 import asyncio
 import json
 import os
-import ssl
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
 
 import aiohttp
-import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
-    return values[k] * 1000
-
-
-def start_server(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = os.path.join(tmp, "data")
-    log = open(os.path.join(tmp, "orlop.log"), "wb")  # noqa: SIM115 - the child's log
-    proc = subprocess.Popen([sys.executable, "-m", "orlop.cli", "up", "--data-dir", data, "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    kc = os.path.join(data, "kubeconfig")
-    deadline = time.time() + 30
-    while time.time() < deadline and not os.path.exists(kc):
-        time.sleep(0.1)
-    time.sleep(0.3)
-    return proc, kc
+sys.path.insert(0, os.path.dirname(__file__))
+from common import pct, session, start_server  # noqa: E402
 
 
 def obj_for(kind: str, i: int, ns: str) -> tuple[str, dict[str, Any]]:
@@ -63,17 +36,9 @@ def obj_for(kind: str, i: int, ns: str) -> tuple[str, dict[str, Any]]:
 
 
 async def run(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
-    with open(kubeconfig) as f:
-        cfg = yaml.safe_load(f)
-    server = cfg["clusters"][0]["cluster"]["server"]
-    token = cfg["users"][0]["user"]["token"]
-    import base64
-    ctx = ssl.create_default_context(cadata=base64.b64decode(cfg["clusters"][0]["cluster"]["certificate-authority-data"]).decode())
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    conn = aiohttp.TCPConnector(ssl=ctx, limit=args.concurrency)
     ns = f"bench-{int(time.time())}"
     out: dict[str, Any] = {"n": args.n, "concurrency": args.concurrency, "kind": args.kind}
-    async with aiohttp.ClientSession(server, headers=headers, connector=conn) as http:
+    async with session(kubeconfig, args.concurrency) as http:
         async with http.post("/api/v1/namespaces", json={"metadata": {"name": ns}}) as r:
             assert r.status == 201, await r.text()
         sem = asyncio.Semaphore(args.concurrency)
@@ -92,14 +57,14 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
         lat = await asyncio.gather(*(timed("POST", *obj_for(args.kind, i, ns), expect=201) for i in range(args.n)))
         dt = time.perf_counter() - t0
         out["create_per_s"] = round(args.n / dt, 1)
-        out["create_p50_ms"], out["create_p99_ms"] = round(pct(lat, 50), 2), round(pct(lat, 99), 2)
+        out["create_p50_ms"], out["create_p99_ms"] = pct(lat, 50), pct(lat, 99)
         base = obj_for(args.kind, 0, ns)[0]
         # get
         t0 = time.perf_counter()
         lat = await asyncio.gather(*(timed("GET", f"{base}/b-{i}") for i in range(args.n)))
         dt = time.perf_counter() - t0
         out["get_per_s"] = round(args.n / dt, 1)
-        out["get_p50_ms"], out["get_p99_ms"] = round(pct(lat, 50), 2), round(pct(lat, 99), 2)
+        out["get_p50_ms"], out["get_p99_ms"] = pct(lat, 50), pct(lat, 99)
         # list (all pages of 500)
         t0 = time.perf_counter()
         cont, count, rv = "", 0, ""
@@ -156,7 +121,7 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
         dt = time.perf_counter() - first_sent
         wt.cancel()
         out["watch_events_per_s"] = round(args.n / dt, 1)
-        out["watch_lag_p50_ms"], out["watch_lag_p99_ms"] = round(pct(lags, 50), 2), round(pct(lags, 99), 2)
+        out["watch_lag_p50_ms"], out["watch_lag_p99_ms"] = pct(lags, 50), pct(lags, 99)
         async with http.delete(f"/api/v1/namespaces/{ns}") as r:
             await r.read()
     out["python"] = sys.version.split()[0]

@@ -44,7 +44,7 @@ class LocalClient:
         self._recorded: dict[tuple[str, str, str, str], tuple[str, str]] = {}
 
     def _opts(self) -> WriteOptions:
-        return WriteOptions(field_manager=self.manager)
+        return WriteOptions(field_manager=self.manager, trusted=True)
 
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:

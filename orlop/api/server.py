@@ -30,6 +30,7 @@ from ..registry.core import (
     ListOptions,
     Registry,
     WriteOptions,
+    yaml_to_json,
 )
 from ..registry.resources import Resource
 from . import discovery, protobuf
@@ -250,7 +251,7 @@ class ApiServer:
                 if ctype == "application/json" or raw.lstrip()[:1] in (b"{", b"["):
                     return orjson.loads(raw)
                 loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-                return yaml.load(raw, Loader=loader)  # noqa: S506 - safe loader
+                return yaml_to_json(yaml.load(raw, Loader=loader))  # noqa: S506 - safe loader
             except (orjson.JSONDecodeError, yaml.YAMLError, ValueError) as e:
                 kind = target.res.kind
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__

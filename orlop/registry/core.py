@@ -16,7 +16,6 @@ revision of the key is the resourceVersion, filled in on every read.
 from __future__ import annotations
 
 import base64
-import copy
 import datetime
 import re
 import secrets
@@ -66,6 +65,9 @@ class WriteOptions:
     field_validation: str = "Ignore"      # Ignore | Warn | Strict
     dry_run: bool = False
     force: bool = False                   # server-side apply force
+    # In-process controllers build their objects from the schema's own fields: skip the
+    # unknown-field walk for them (everything else — validation, admission — still runs).
+    trusted: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
@@ -91,6 +93,11 @@ class ListOptions:
 class WatchEvent:
     type: str              # ADDED | MODIFIED | DELETED | BOOKMARK
     object: dict[str, Any]
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    return orjson.loads(orjson.dumps(obj))
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -288,6 +295,8 @@ class Registry:
     def _check_field_validation(self, res: Resource, body: dict[str, Any], opts: WriteOptions) -> None:
         if opts.field_validation not in ("Ignore", "Warn", "Strict", ""):
             raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", "Strict": {opts.field_validation}')
+        if opts.trusted:
+            return
         from . import schema
         unknown = schema.unknown_fields(storage_resource(res).gvk, body)
         if not unknown:
@@ -300,14 +309,6 @@ class Registry:
             opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
         for path in unknown:
             _drop_path(body, path)
-
-    @staticmethod
-    def _check_decodable(res: Resource, obj: dict[str, Any]) -> None:
-        """Wrong JSON types, bad quantities, bad base64: Kubernetes fails these while decoding (400)."""
-        from . import validation
-        msg = validation.decode_error_message(res.kind, obj)
-        if msg:
-            raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: {msg}')
 
     @staticmethod
     def _check_type_meta(res: Resource, body: Any) -> None:
@@ -341,12 +342,12 @@ class Registry:
 
     def _validate(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
                   subresource: str = "") -> None:
-        from . import validation
-        if subresource == "status" and old is not None:
-            causes = validation.validate_status_update(res.kind, obj, old)
-        else:
-            causes = validation.validate(res.kind, obj, old)
-        from . import managedfields
+        from . import managedfields, validation
+        causes, decode_msg = validation.check(res.kind, obj, old, status=subresource == "status")
+        if decode_msg is not None:
+            # Wrong JSON types, bad quantities, bad base64: Kubernetes fails these while decoding (400).
+            raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                              f"{decode_msg}")
         mf = obj["metadata"].get("managedFields")
         if mf is not None:
             causes = causes + managedfields.validate_managed_fields(mf)
@@ -362,7 +363,6 @@ class Registry:
                      manager_default: str = "unknown", record: bool = True) -> dict[str, Any]:
         self._check_type_meta(res, body)
         self._check_field_validation(res, body, opts)
-        self._check_decodable(res, body)
         obj = self.to_storage(res, body)
         sres = storage_resource(res)
         self._check_namespace(sres, obj, namespace)
@@ -411,7 +411,6 @@ class Registry:
         """PUT semantics. Returns (object, created)."""
         self._check_type_meta(res, body)
         self._check_field_validation(res, body, opts)
-        self._check_decodable(res, body)
         sres = storage_resource(res)
         meta = body["metadata"]
         if meta.get("name") not in (None, "", name):
@@ -513,7 +512,7 @@ class Registry:
                     return await self._apply_create(res, namespace, name, parsed, opts), True
                 raise not_found(res.plural, name, res.group)
             old = decode(kv.value, kv.mod_revision)
-            current = self.to_version(res, copy.deepcopy(old))
+            current = self.to_version(res, clone(old))
             if patch_type == PATCH_APPLY:
                 new = self._apply(res, current, parsed, opts)
             elif patch_type == PATCH_JSON:
@@ -526,7 +525,6 @@ class Registry:
                 raise bad_request("the patched object must be a JSON object")
             self._check_type_meta(res, new)
             self._check_field_validation(res, new, opts)
-            self._check_decodable(res, new)
             want_rv = parse_rv((new.get("metadata") or {}).get("resourceVersion"))
             if want_rv and want_rv != kv.mod_revision:
                 raise conflict(res.plural, name, res.group)
@@ -694,7 +692,7 @@ class Registry:
             want_rv = parse_rv((scale.get("metadata") or {}).get("resourceVersion"))
             if want_rv and str(want_rv) != obj["metadata"]["resourceVersion"]:
                 raise conflict(res.plural, name, res.group)
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             new["spec"]["replicas"] = replicas
             new["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
             try:
@@ -725,12 +723,21 @@ def _drop_path(obj: Any, path: str) -> None:
         cur.pop(last, None)
 
 
+def yaml_to_json(data: Any) -> Any:
+    """YAML data as the JSON Kubernetes would see (sigs.k8s.io/yaml): map keys become strings,
+    timestamps RFC 3339 strings; what JSON cannot carry (integers beyond 64 bits) is a 400."""
+    try:
+        return orjson.loads(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z))
+    except (TypeError, orjson.JSONEncodeError) as e:
+        raise bad_request(f"the YAML body cannot be represented as JSON: {e}") from None
+
+
 def _parse_patch_body(patch_type: str, body: bytes) -> Any:
     try:
         if patch_type == PATCH_APPLY:
             import yaml
             loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            return yaml.load(body, Loader=loader)  # noqa: S506 - safe loader
+            return yaml_to_json(yaml.load(body, Loader=loader))  # noqa: S506 - safe loader
         return orjson.loads(body)
     except Exception as e:  # noqa: BLE001 - any decode failure is the client's
         raise bad_request(f"error decoding patch: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None

@@ -224,6 +224,20 @@ class _Types:
         return "scalar"
 
 
+_TYPES_CACHE: dict[GVK, _Types] = {}
+
+
+def _types_for(schema: Any, gvk: GVK) -> _Types:
+    """Schema facts are fixed for the default schema: keep one _Types per kind across operations."""
+    if schema is not None:
+        return _Types(schema, gvk)
+    key = (gvk[0], gvk[1], gvk[2])
+    hit = _TYPES_CACHE.get(key)
+    if hit is None:
+        hit = _TYPES_CACHE[key] = _Types(_default_schema(), key)
+    return hit
+
+
 def _shape(types: _Types, kind: str, fpath: tuple[str, ...], value: Any) -> str:
     """How smd treats ``value`` here: "leaf", "struct", "map" (keys owned) or "assoc" (list)."""
     if kind in ("scalar", "atomic"):
@@ -716,7 +730,7 @@ def decode_fields_v1(fields: Any) -> FieldSet:
 
 def fields_v1(obj: Mapping[str, Any], gvk: GVK, *, schema: Any = None) -> dict[str, Any]:
     """The FieldsV1 of the fields ``obj`` sets, as an Apply of ``obj`` would record them."""
-    types = _Types(schema if schema is not None else _default_schema(), gvk)
+    types = _types_for(schema, gvk)
     paths = _field_set(types, _strip_nulls(dict(obj))) - _STRIP_META
     return encode_fields_v1(paths)
 
@@ -1171,7 +1185,7 @@ def record_update(old: Mapping[str, Any] | None, new: dict[str, Any], *, manager
     paths the strategy resets; default ``status`` for the main resource, ``spec`` for ``/status``)
     are never owned.  A write that changes nothing leaves managedFields byte-identical.
     """
-    types = _Types(schema if schema is not None else _default_schema(), gvk)
+    types = _types_for(schema, gvk)
     ignored = _reset_set(reset_fields, subresource)
     old_meta = old.get("metadata") if old is not None else None
     old_entries = old_meta.get("managedFields") if isinstance(old_meta, dict) else None
@@ -1320,7 +1334,7 @@ def apply(live: Mapping[str, Any] | None, applied: Mapping[str, Any], *, manager
     Manager ``kubectl`` upgrades client-side apply: conflicts on fields whose live values still
     match the last-applied annotation are forced, and that annotation is kept in sync.
     """
-    types = _Types(schema if schema is not None else _default_schema(), gvk)
+    types = _types_for(schema, gvk)
     ignored = _reset_set(reset_fields, subresource)
     live_meta = live.get("metadata") if live is not None else None
     try:

@@ -4019,6 +4019,17 @@ def validate_status_update(kind: str, obj: dict[str, Any], old: dict[str, Any]) 
     return _dedupe(errs)
 
 
+def check(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None,
+          status: bool = False) -> tuple[list[Cause], str | None]:
+    """One validation pass: (causes, decode message).  A decode message (wrong JSON types,
+    bad quantities, bad base64) means Kubernetes would have answered 400 before validating;
+    otherwise the causes are the 422's.  Never raises."""
+    errs, decode, msgs = _guarded(kind, obj, old, status and old is not None)
+    if decode:
+        return _dedupe(decode), (msgs[0] if msgs else decode[0].message)
+    return _dedupe(errs), None
+
+
 def decode_errors(kind: str, obj: dict[str, Any]) -> list[Cause]:
     """The problems Kubernetes finds while decoding the body (before validation)."""
     _, decode, _ = _guarded(kind, obj, None, False)

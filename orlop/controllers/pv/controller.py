@@ -40,6 +40,7 @@ PV_CONTROLLER_FINALIZER = "kubernetes.io/pv-controller"
 RESYNC = 15.0            # seconds, as Kubernetes' PV controller
 MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
 OP_BACKOFF_MAX = 300.0
+WAKE_PER_VOLUME = 4      # waiting claims re-synced when a volume becomes Available
 
 
 def now_rfc3339() -> str:
@@ -61,6 +62,9 @@ class PVController:
         self.claim_queue = WorkQueue()
         self.volume_queue = WorkQueue()
         self.index = decide.VolumeIndex()
+        # Claims that found no volume, per class, oldest first: a volume that becomes
+        # Available wakes a few of them (one volume binds one claim), not all of them.
+        self.waiting: dict[str, dict[tuple[str, str], None]] = {}
         self.inflight: set[Any] = set()
         self.dirty: set[Any] = set()
         self.ops: dict[str, asyncio.Task[None]] = {}
@@ -96,6 +100,7 @@ class PVController:
     def _on_claim(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         k = key_of(obj)
         if typ == "DELETED":
+            self.waiting.get(decide.claim_class(obj), {}).pop(k, None)
             # Its volume may now be released.
             vol = (obj.get("spec") or {}).get("volumeName")
             if vol:
@@ -116,11 +121,17 @@ class PVController:
         if isinstance(ref, dict) and ref.get("name"):
             self.claim_queue.add((ref.get("namespace") or "", ref["name"]))
         if typ != "DELETED" and _available(obj) and (old is None or not _available(old)):
-            # A newly available volume may satisfy a pending claim.
-            self._requeue_pending(decide.volume_class(obj))
+            # A newly available volume may satisfy a waiting claim.
+            waiting = self.waiting.get(decide.volume_class(obj), {})
+            for k in list(waiting)[:WAKE_PER_VOLUME]:
+                del waiting[k]
+                self.claim_queue.add(k)
 
     def _on_class(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        self._requeue_pending(None)
+        # A new or changed class (a default appearing, say) concerns every pending claim.
+        for k, claim in self.claims.cache.items():
+            if (claim.get("status") or {}).get("phase") in (None, "Pending"):
+                self.claim_queue.add(k)
 
     def _on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "DELETED" or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
@@ -128,12 +139,6 @@ class PVController:
             for k, pv in self.volumes.cache.items():
                 if (pv.get("status") or {}).get("phase") == "Released":
                     self.volume_queue.add(k[1])
-
-    def _requeue_pending(self, cls: str | None) -> None:
-        for k, claim in self.claims.cache.items():
-            if (claim.get("status") or {}).get("phase") in (None, "Pending") and (
-                    cls is None or decide.claim_class(claim) == cls):
-                self.claim_queue.add(k)
 
     # ------------------------------------------------------------------- run
     async def run(self) -> None:
@@ -239,6 +244,12 @@ class PVController:
         now = now_rfc3339()
         pods = [p for (ns, _), p in self.pods.cache.items() if ns == key[0]]
         d = decide.sync_claim(claim, self.index, classes, now, pods=pods)
+        cls = decide.claim_class(claim)
+        binding = any(w.kind == "PersistentVolume" for w in d.writes) or d.provision
+        if not binding and not (claim.get("spec") or {}).get("volumeName"):
+            self.waiting.setdefault(cls, {})[key] = None
+        else:
+            self.waiting.get(cls, {}).pop(key, None)
         for w in d.writes:
             if w.kind == "PersistentVolume" and not w.subresource:
                 self.index.remove(w.obj["metadata"]["name"])     # reserved for this claim
@@ -258,6 +269,11 @@ class PVController:
             return
         ref = (pv.get("spec") or {}).get("claimRef")
         claim = None
+        if isinstance(ref, dict) and ref.get("name") and \
+                (id(self.claim_queue), (ref.get("namespace") or "", ref["name"])) in self.inflight:
+            # The claim's own decision is writing this volume right now: look again after it.
+            self.volume_queue.add_after(name, 0.2)
+            return
         if isinstance(ref, dict) and ref.get("name"):
             claim = self.claims.cache.get((ref.get("namespace") or "", ref["name"]))
             if (claim is None or claim["metadata"].get("uid") != ref.get("uid")) and \

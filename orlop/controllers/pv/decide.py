@@ -106,12 +106,13 @@ Kubernetes' controller does.
 from __future__ import annotations
 
 import bisect
-import copy
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from ...admission import BETA_CLASS_ANNOTATION, default_class
 from ...errors import StatusError
@@ -165,6 +166,11 @@ MAX_REASONS_IN_EVENT = 10
 
 # Reason ranks: lower = more useful to the user reading `describe pvc`.
 _RANK_FIT, _RANK_STATE, _RANK_TAKEN = 0, 1, 2
+
+
+def _clone(obj: Any) -> Any:
+    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    return orjson.loads(orjson.dumps(obj))
 
 
 # --------------------------------------------------------------------------- decision types
@@ -556,6 +562,9 @@ def find_best_volume(claim: dict[str, Any], volumes: Iterable[dict[str, Any]] | 
 
 
 _OrderKey = tuple[int, Decimal, str]
+# Explaining a failed match scans every volume up to this many; beyond, a bounded subset.
+EXPLAIN_ALL = 500
+EXPLAIN_OTHERS = 5
 
 
 class VolumeIndex(Mapping[str, dict[str, Any]]):
@@ -621,6 +630,24 @@ class VolumeIndex(Mapping[str, dict[str, Any]]):
             if not names:
                 del self._claimed[key]
 
+    def explain_set(self, claim: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """The volumes worth explaining a failed match with.
+
+        Up to ``EXPLAIN_ALL`` volumes: all of them.  Beyond that (a scan per pending claim
+        would make binding quadratic), the volumes that could have fitted: the claim's
+        class bucket, the volumes naming the claim, and a few others for the
+        "storageClassName differs" hints.
+        """
+        if len(self._by_name) <= EXPLAIN_ALL:
+            return self._by_name.values()
+        cv = _ClaimView.of(claim)
+        names = [name for _, name in self._free.get(cv.cls, ())[:EXPLAIN_ALL]]
+        names += self._claimed.get((cv.namespace, cv.name), ())
+        for other, bucket in self._free.items():
+            if other != cv.cls:
+                names += [name for _, name in bucket[:EXPLAIN_OTHERS]]
+        return [self._by_name[n] for n in dict.fromkeys(names)]
+
     def find_best(self, claim: dict[str, Any], delay_binding: bool = False, *,
                   node: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """``find_best_volume(claim, self.values(), ...)[0]``, without scanning every volume."""
@@ -645,6 +672,11 @@ class VolumeIndex(Mapping[str, dict[str, Any]]):
             if _check(cv, volume, delay_binding, node, False)[0] == _CANDIDATE:
                 return volume
         return None
+
+
+def _explained(volumes: Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]],
+               claim: dict[str, Any]) -> Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]]:
+    return volumes.explain_set(claim) if isinstance(volumes, VolumeIndex) else volumes
 
 
 def _with_reasons(message: str, reasons: list[str]) -> str:
@@ -676,7 +708,7 @@ def _check_volume_satisfies_claim(volume: dict[str, Any], claim: dict[str, Any])
 
 def _with_volume_phase(volume: dict[str, Any], phase: str, now: str, message: str = "") -> dict[str, Any]:
     """updateVolumePhase: the phase, the message (cleared when empty) and the transition time."""
-    new = copy.deepcopy(volume)
+    new = _clone(volume)
     status = new.get("status")
     if not isinstance(status, dict):
         status = new["status"] = {}
@@ -712,7 +744,7 @@ def _resize_in_flight(claim: dict[str, Any]) -> bool:
 def _claim_status(claim: dict[str, Any], phase: str, volume: dict[str, Any] | None) -> dict[str, Any] | None:
     """updateClaimStatus: the claim with its new status, or None when nothing changes."""
     status = _d(claim, "status")
-    new = copy.deepcopy(claim)
+    new = _clone(claim)
     nst = new.get("status")
     if not isinstance(nst, dict):
         nst = new["status"] = {}
@@ -732,7 +764,7 @@ def _claim_status(claim: dict[str, Any], phase: str, volume: dict[str, Any] | No
         return new if dirty else None
     vmodes = _d(volume, "spec").get("accessModes")
     if status.get("accessModes") != vmodes:
-        nst["accessModes"] = copy.deepcopy(vmodes)
+        nst["accessModes"] = _clone(vmodes)
         dirty = True
     vcap = _volume_capacity(volume)
     ccap = _d(status, "capacity").get("storage")
@@ -747,7 +779,7 @@ def _claim_status(claim: dict[str, Any], phase: str, volume: dict[str, Any] | No
             nst["capacity"]["storage"] = pre
             dirty = True
         elif vcap is not None and (ccap is None or _qty(vcap) != _qty(ccap)):
-            nst["capacity"] = copy.deepcopy(_d(_d(volume, "spec"), "capacity"))
+            nst["capacity"] = _clone(_d(_d(volume, "spec"), "capacity"))
             dirty = True
     elif (phase == "Bound" and vcap is not None and ccap is not None and _qty(vcap) > _qty(ccap)
           and not _resize_in_flight(claim) and ANN_PRE_RESIZE_CAPACITY not in _anns(volume)):
@@ -777,7 +809,7 @@ def _bind_volume_to_claim(volume: dict[str, Any], claim: dict[str, Any]) -> dict
     """GetBindVolumeToClaim: the volume pointing at the claim, or None when it already does."""
     ref = _claimref(volume)
     set_by_controller = not _is_bound_to(volume, claim)
-    new = copy.deepcopy(volume)
+    new = _clone(volume)
     dirty = False
     if (ref is None or (ref.get("name") or "") != _name(claim) or (ref.get("namespace") or "") != _ns(claim)
             or (ref.get("uid") or "") != _uid(claim)):
@@ -795,7 +827,7 @@ def _bind_volume_to_claim(volume: dict[str, Any], claim: dict[str, Any]) -> dict
 
 def _bind_claim_to_volume(claim: dict[str, Any], volume: dict[str, Any]) -> dict[str, Any] | None:
     """bindClaimToVolume: volumeName (+ bound-by-controller when we chose it) and bind-completed."""
-    new = copy.deepcopy(claim)
+    new = _clone(claim)
     meta = new.setdefault("metadata", {})
     anns = meta.get("annotations")
     if not isinstance(anns, dict):
@@ -833,7 +865,7 @@ def unbind_writes(volume: dict[str, Any], now: str) -> list[Write]:
     Bound by the controller -> claimRef removed and bound-by-controller dropped; pre-bound
     by the user -> only claimRef.uid cleared, the reservation stays.  Then phase Available.
     """
-    new = copy.deepcopy(volume)
+    new = _clone(volume)
     meta = new.setdefault("metadata", {})
     anns = meta.get("annotations")
     if isinstance(anns, dict) and ANN_BOUND_BY_CONTROLLER in anns:
@@ -922,7 +954,7 @@ def _sync_unbound_claim(d: Decision, claim: dict[str, Any],
                 default = default_class_for(classes)
                 if default is not None:
                     # Retroactive default class; the update re-triggers this sync.
-                    new = copy.deepcopy(claim)
+                    new = _clone(claim)
                     new.setdefault("spec", {})["storageClassName"] = default
                     d.write(PVC, new)
                     return
@@ -943,7 +975,7 @@ def _sync_unbound_claim(d: Decision, claim: dict[str, Any],
                 return
             else:
                 # OBSERVATION: pvc is "Pending", no class to provision from.
-                _, reasons = find_best_volume(claim, volumes, delay, node=search_node)
+                _, reasons = find_best_volume(claim, _explained(volumes, claim), delay, node=search_node)
                 d.event(claim, "Normal", "FailedBinding",
                         _with_reasons("no persistent volumes available for this claim and no storage class is set",
                                       reasons))
@@ -996,7 +1028,7 @@ def _provision(d: Decision, claim: dict[str, Any], volumes: Iterable[dict[str, A
     cls = classes.get(name)
     if cls is None:
         # OBSERVATION: pvc is "Pending", its class does not exist.
-        _, reasons = find_best_volume(claim, volumes, delay, node=node)
+        _, reasons = find_best_volume(claim, _explained(volumes, claim), delay, node=node)
         d.event(claim, "Warning", "ProvisioningFailed",
                 _with_reasons(f'storageclass.storage.k8s.io "{name}" not found', reasons))
         return
@@ -1004,13 +1036,13 @@ def _provision(d: Decision, claim: dict[str, Any], volumes: Iterable[dict[str, A
     internal = drivers is None or provisioner in drivers
     if provisioner == NO_PROVISIONER or (not internal and provisioner.startswith("kubernetes.io/")):
         # OBSERVATION: pvc is "Pending", its class cannot provision (static volumes only).
-        _, reasons = find_best_volume(claim, volumes, delay, node=node)
+        _, reasons = find_best_volume(claim, _explained(volumes, claim), delay, node=node)
         d.event(claim, "Warning", "ProvisioningFailed",
                 _with_reasons(f"no volume plugin matched name: {provisioner}", reasons))
         return
     # setClaimProvisioner: both annotation forms name the provisioner.
     if _anns(claim).get(ANN_STORAGE_PROVISIONER) != provisioner:
-        new = copy.deepcopy(claim)
+        new = _clone(claim)
         meta = new.setdefault("metadata", {})
         anns = meta.get("annotations")
         if not isinstance(anns, dict):
@@ -1052,12 +1084,12 @@ def provisioned_volume(claim: dict[str, Any], storage_class: dict[str, Any], sou
         "storageClassName": claim_class(claim),
         "volumeMode": _volume_mode(claim),
         "claimRef": claim_ref(claim),
-        **copy.deepcopy(source),
+        **_clone(source),
     }
     if storage_class.get("mountOptions"):
         spec["mountOptions"] = list(storage_class["mountOptions"])
     if node_affinity:
-        spec["nodeAffinity"] = copy.deepcopy(node_affinity)
+        spec["nodeAffinity"] = _clone(node_affinity)
     meta: dict[str, Any] = {"name": f"pvc-{_uid(claim)}",
                             "annotations": {ANN_BOUND_BY_CONTROLLER: "yes",
                                             ANN_PROVISIONED_BY: str(storage_class.get("provisioner") or "")}}

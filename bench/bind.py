@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Binding and provisioning speed: static PV/PVC pairs, and dynamically provisioned claims.
+
+Starts its own ``orlop up`` in a temporary directory.  Static: creates N PersistentVolumes
+and N claims (class ``bench``, 1Gi, interleaved) over HTTPS with C concurrent connections
+as fast as the API allows, and watches the claims until all are Bound.  Dynamic: creates
+M claims on the default class (local-path) and waits until all are Bound.
+
+Reported (last line, one JSON object):
+- ``static_create_s``: time to create the 2N objects;
+- ``static_all_bound_s``: from the first create to the last claim Bound (Kubernetes'
+  figure in kubernetes/kubernetes#133352 is measured the same way);
+- ``static_bound_after_created_s``: from the last create to the last Bound (the binder's
+  own lag behind the API);
+- ``static_p50_ms`` / ``static_p99_ms``: per claim, create acknowledged → Bound seen;
+- the same for dynamic provisioning plus ``dynamic_volumes_per_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import pct, session, start_server  # noqa: E402
+
+
+async def watch_bound(http: aiohttp.ClientSession, ns: str, rv: str, want: int, bound_at: dict[str, float],
+                      ready: asyncio.Event) -> None:
+    """Record when each claim is first seen Bound, until ``want`` claims are."""
+    url = f"/api/v1/namespaces/{ns}/persistentvolumeclaims?watch=true&resourceVersion={rv}"
+    async with http.get(url, timeout=aiohttp.ClientTimeout(total=None)) as r:
+        ready.set()
+        async for line in r.content:
+            ev = json.loads(line)
+            obj = ev["object"]
+            if ev["type"] in ("ADDED", "MODIFIED") and obj.get("status", {}).get("phase") == "Bound":
+                bound_at.setdefault(obj["metadata"]["name"], time.perf_counter())
+                if len(bound_at) >= want:
+                    return
+
+
+async def create_all(http: aiohttp.ClientSession, items: list[tuple[str, dict[str, Any]]], concurrency: int,
+                     created_at: dict[str, float]) -> None:
+    queue = list(reversed(items))
+
+    async def worker() -> None:
+        while queue:
+            path, body = queue.pop()
+            for attempt in range(5):
+                async with http.post(path, json=body) as r:
+                    await r.read()
+                    if r.status == 201:
+                        break
+                    if r.status >= 500 or attempt == 4:
+                        raise RuntimeError(f"POST {path}: {r.status} {await r.text()}")
+            if body["kind"] == "PersistentVolumeClaim":
+                created_at[body["metadata"]["name"]] = time.perf_counter()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def namespace(http: aiohttp.ClientSession, name: str) -> str:
+    async with http.post("/api/v1/namespaces", json={"metadata": {"name": name}}) as r:
+        body = await r.json()
+        return str(body["metadata"]["resourceVersion"])
+
+
+def claim(name: str, cls: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    if cls is not None:
+        spec["storageClassName"] = cls
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": spec}
+
+
+async def run_static(http: aiohttp.ClientSession, n: int, c: int) -> dict[str, Any]:
+    ns = "bench-static"
+    rv = await namespace(http, ns)
+    items: list[tuple[str, dict[str, Any]]] = []
+    for i in range(n):
+        items.append(("/api/v1/persistentvolumes", {
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"bench-pv-{i}"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "bench",
+                     "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/orlop-bench/pv-{i}"}}}))
+        items.append((f"/api/v1/namespaces/{ns}/persistentvolumeclaims", claim(f"claim-{i}", "bench")))
+    return await measure(http, ns, rv, items, n, c, "static")
+
+
+async def run_dynamic(http: aiohttp.ClientSession, m: int, c: int) -> dict[str, Any]:
+    ns = "bench-dynamic"
+    rv = await namespace(http, ns)
+    items = [(f"/api/v1/namespaces/{ns}/persistentvolumeclaims", claim(f"claim-{i}", None)) for i in range(m)]
+    out = await measure(http, ns, rv, items, m, c, "dynamic")
+    out["dynamic_volumes_per_s"] = round(m / out["dynamic_all_bound_s"], 1)
+    return out
+
+
+async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tuple[str, dict[str, Any]]],
+                  claims: int, c: int, label: str) -> dict[str, Any]:
+    bound_at: dict[str, float] = {}
+    created_at: dict[str, float] = {}
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(watch_bound(http, ns, rv, claims, bound_at, ready))
+    await ready.wait()
+    t0 = time.perf_counter()
+    await create_all(http, items, c, created_at)
+    t_created = time.perf_counter()
+    await asyncio.wait_for(watcher, 600)
+    t_bound = max(bound_at.values())
+    lat = [bound_at[k] - created_at[k] for k in created_at]
+    return {f"{label}_create_s": round(t_created - t0, 2),
+            f"{label}_all_bound_s": round(t_bound - t0, 2),
+            f"{label}_bound_after_created_s": round(max(0.0, t_bound - t_created), 2),
+            f"{label}_p50_ms": pct(lat, 50), f"{label}_p99_ms": pct(lat, 99)}
+
+
+async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"pairs": args.n, "dynamic_claims": args.m, "concurrency": args.concurrency,
+                           "cpus": os.cpu_count()}
+    async with session(kubeconfig, args.concurrency) as http:
+        if args.n:
+            out.update(await run_static(http, args.n, args.concurrency))
+        if args.m:
+            out.update(await run_dynamic(http, args.m, args.concurrency))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=1000, help="static PV/PVC pairs")
+    ap.add_argument("-m", type=int, default=1000, help="dynamically provisioned claims")
+    ap.add_argument("-c", "--concurrency", type=int, default=64)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="orlop-bench-bind-")
+    proc, kc = start_server(tmp)
+    try:
+        res = asyncio.run(main_async(args, kc))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    for k, v in res.items():
+        print(f"{k:>32}: {v}")
+    print(json.dumps(res, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

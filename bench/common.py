@@ -1,0 +1,51 @@
+"""Shared by the bench scripts: start a throwaway ``orlop up``, an HTTPS session, percentiles."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import yaml
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile in milliseconds (nearest rank)."""
+    if not values:
+        return 0.0
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return round(values[k] * 1000, 2)
+
+
+def start_server(tmp: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``orlop up`` in tmp; returns the process (stop it by its PID) and the kubeconfig path."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(tmp, "data")
+    log = open(os.path.join(tmp, "orlop.log"), "wb")  # noqa: SIM115 - the child's log
+    proc = subprocess.Popen([sys.executable, "-m", "orlop.cli", "up", "--data-dir", data, "--port", str(port),
+                             *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    kc = os.path.join(data, "kubeconfig")
+    deadline = time.time() + 30
+    while time.time() < deadline and not os.path.exists(kc):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return proc, kc
+
+
+def session(kubeconfig: str, connections: int) -> aiohttp.ClientSession:
+    with open(kubeconfig) as f:
+        cfg: dict[str, Any] = yaml.safe_load(f)
+    cluster = cfg["clusters"][0]["cluster"]
+    ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    headers = {"Authorization": f"Bearer {cfg['users'][0]['user']['token']}", "Content-Type": "application/json"}
+    return aiohttp.ClientSession(cluster["server"], headers=headers,
+                                 connector=aiohttp.TCPConnector(ssl=ctx, limit=connections))
