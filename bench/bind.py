@@ -14,6 +14,10 @@ Reported (last line, one JSON object):
   own lag behind the API);
 - ``static_p50_ms`` / ``static_p99_ms``: per claim, create acknowledged → Bound seen;
 - the same for dynamic provisioning plus ``dynamic_volumes_per_s``.
+
+``--in-process N`` measures the binder alone: N pairs are created through the in-process
+client while the controllers are stopped, then the controllers start and the time until
+every claim is Bound is reported (``inproc_bind_all_s``, ``inproc_binds_per_s``).
 """
 
 from __future__ import annotations
@@ -122,6 +126,57 @@ async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tup
             f"{label}_p50_ms": pct(lat, 50), f"{label}_p99_ms": pct(lat, 99)}
 
 
+async def in_process(n: int, tmp: str) -> dict[str, Any]:
+    """The binder alone: N pairs created through the in-process client (no HTTP), then timed to Bound."""
+    from orlop import drivers
+    from orlop.client import LocalClient
+    from orlop.drivers.localpath import LocalPathDriver
+    from orlop.registry.core import Registry
+    from orlop.store.sqlite import SQLiteStore
+    from orlop.up import bootstrap, start_controllers
+
+    store = SQLiteStore(os.path.join(tmp, "inproc", "store.db"))
+    registry = Registry(store)
+    drivers.register(LocalPathDriver(os.path.join(tmp, "inproc", "volumes"), node_name="bench"))
+    await bootstrap(registry, default_class=True)
+    client = LocalClient(registry, "bench")
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "b"}})
+    sem = asyncio.Semaphore(256)
+
+    async def make(obj: dict[str, Any]) -> None:
+        async with sem:
+            await client.create(obj)
+
+    t0 = time.perf_counter()
+    objs: list[dict[str, Any]] = []
+    for i in range(n):
+        objs.append({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"pv-{i}"},
+                     "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                              "storageClassName": "bench", "persistentVolumeReclaimPolicy": "Retain",
+                              "hostPath": {"path": f"/tmp/orlop-bench/pv-{i}"}}})
+        c = claim(f"claim-{i}", "bench")
+        c["metadata"]["namespace"] = "b"
+        objs.append(c)
+    await asyncio.gather(*(make(o) for o in objs))
+    t_created = time.perf_counter()
+    tasks = start_controllers(registry)
+    t_start = time.perf_counter()
+    bound: set[str] = set()
+    async for ev in client.watch("v1", "PersistentVolumeClaim", "b"):
+        if ev.object.get("status", {}).get("phase") == "Bound":
+            bound.add(ev.object["metadata"]["name"])
+            if len(bound) == n:
+                break
+    t_bound = time.perf_counter()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await store.close()
+    return {"inproc_pairs": n, "inproc_create_s": round(t_created - t0, 2),
+            "inproc_bind_all_s": round(t_bound - t_start, 2),
+            "inproc_binds_per_s": round(n / (t_bound - t_start), 1)}
+
+
 async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
     out: dict[str, Any] = {"pairs": args.n, "dynamic_claims": args.m, "concurrency": args.concurrency,
                            "cpus": os.cpu_count()}
@@ -138,8 +193,18 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=1000, help="static PV/PVC pairs")
     ap.add_argument("-m", type=int, default=1000, help="dynamically provisioned claims")
     ap.add_argument("-c", "--concurrency", type=int, default=64)
+    ap.add_argument("--in-process", type=int, default=0, metavar="N",
+                    help="instead: N pairs created in process while the controllers are stopped, then the "
+                         "controllers started and timed until all are Bound (the binder alone)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="orlop-bench-bind-")
+    if args.in_process:
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+        res = asyncio.run(in_process(args.in_process, tmp))
+        for k, v in res.items():
+            print(f"{k:>32}: {v}")
+        print(json.dumps(res, sort_keys=True))
+        return
     proc, kc = start_server(tmp)
     try:
         res = asyncio.run(main_async(args, kc))

@@ -21,13 +21,13 @@ binder raises the claim's ``status.capacity`` to follow (see ``pv.decide``).
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime
 from decimal import Decimal
 from typing import Any
 
 from ..client import LocalClient
 from ..drivers import DriverError, driver_for_volume
+from ..jsonobj import clone
 from ..quantity import format_quantity, parse_quantity
 from .base import Informer, WorkQueue, key_of
 
@@ -63,7 +63,7 @@ def needs_expansion(claim: dict[str, Any]) -> bool:
 
 def with_conditions(claim: dict[str, Any], types: tuple[str, ...], now: str) -> dict[str, Any]:
     """The claim with exactly these resize conditions (others kept)."""
-    new = copy.deepcopy(claim)
+    new = clone(claim)
     status = new.setdefault("status", {})
     keep = [c for c in status.get("conditions") or [] if c.get("type") not in RESIZE_CONDITIONS]
     for t in types:

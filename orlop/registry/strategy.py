@@ -10,8 +10,9 @@ code stays kind-agnostic.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+from ..jsonobj import clone
 
 # Kinds whose main resource ignores status on write (status comes only through /status).
 STATUS_SPLIT = {"Namespace", "Node", "PersistentVolume", "PersistentVolumeClaim", "Pod", "Service", "StatefulSet"}
@@ -31,7 +32,7 @@ _INITIAL_STATUS: dict[str, dict[str, Any]] = {
 def prepare_for_create(kind: str, obj: dict[str, Any]) -> None:
     """Reset what a client may not set on create (status, server-owned fields)."""
     if kind in _INITIAL_STATUS:
-        obj["status"] = copy.deepcopy(_INITIAL_STATUS[kind])
+        obj["status"] = clone(_INITIAL_STATUS[kind])
     if kind == "Namespace":
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
@@ -65,7 +66,7 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
     if subresource == "finalize":
         # namespaces/<name>/finalize: only spec.finalizers changes.
         finalizers = (obj.get("spec") or {}).get("finalizers") if isinstance(obj.get("spec"), dict) else None
-        kept = copy.deepcopy(old)
+        kept = clone(old)
         kept["spec"]["finalizers"] = finalizers or []
         kept["metadata"]["resourceVersion"] = (obj.get("metadata") or {}).get("resourceVersion")
         obj.clear()
@@ -75,7 +76,7 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
         # A status write changes status only; spec and most metadata come from old.
         new_status = obj.get("status")
         meta = obj.get("metadata") or {}
-        kept = copy.deepcopy(old)
+        kept = clone(old)
         if new_status is None:
             kept.pop("status", None)
         else:
@@ -87,11 +88,11 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
         return
     if kind in STATUS_SPLIT:
         if "status" in old:
-            obj["status"] = copy.deepcopy(old["status"])
+            obj["status"] = clone(old["status"])
         else:
             obj.pop("status", None)
     if kind == "Namespace":
-        obj["spec"] = copy.deepcopy(old.get("spec", {}))
+        obj["spec"] = clone(old.get("spec", {}))
     if kind == "Service":
         _keep_allocated(obj, old)
     if kind in GENERATION:
@@ -110,7 +111,7 @@ def _keep_allocated(obj: dict[str, Any], old: dict[str, Any]) -> None:
     if spec.get("clusterIP") in (None, "") and old_spec.get("clusterIP"):
         spec["clusterIP"] = old_spec["clusterIP"]
         if spec.get("clusterIPs") in (None, []):
-            spec["clusterIPs"] = copy.deepcopy(old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
+            spec["clusterIPs"] = clone(old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
     if spec.get("type") in ("NodePort", "LoadBalancer"):
         old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
                      for p in old_spec.get("ports") or [] if isinstance(p, dict)}

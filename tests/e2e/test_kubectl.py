@@ -863,8 +863,9 @@ def test_scale_statefulset_as_in_seed000(fresh_orlop: Any) -> None:
 
 def test_wait_for_jsonpath(orlop: Any, ns: str, cleanup: list[tuple[str, str]]) -> None:
     name = unique("wait-pv")
+    sc = unique("wait")   # a class of its own: no other test's claim can bind this PV, nor this claim another PV
     cleanup.append(("pv", name))
-    orlop.kubectl("create", "-f", "-", input=dump(pv(name, reclaim="Delete")))
+    orlop.kubectl("create", "-f", "-", input=dump(pv(name, reclaim="Delete", sc=sc)))
     w = Background(orlop, "wait", "--for=jsonpath={.spec.persistentVolumeReclaimPolicy}=Retain", f"pv/{name}",
                    "--timeout=40s")
     try:
@@ -876,12 +877,16 @@ def test_wait_for_jsonpath(orlop: Any, ns: str, cleanup: list[tuple[str, str]]) 
     finally:
         w.kill()
 
-    # Already true: met at once.  Never true (no binder runs): times out with Kubernetes' text.
-    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pvc("data")))
-    met = orlop.kubectl("wait", "--for=jsonpath={.status.phase}=Pending", "pvc/data", "-n", ns, "--timeout=20s",
+    # The PV controller binds the claim to the PV (same class, 1Gi <= 10Gi): waiting for Bound is met.
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pvc("data", sc=sc)))
+    met = orlop.kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/data", "-n", ns, "--timeout=20s",
                         timeout=40)
     assert met.stdout == "persistentvolumeclaim/data condition met\n"
-    never = orlop.kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/data", "-n", ns, "--timeout=2s",
+    # Already true: met at once.  Never true (a Bound claim stays Bound): times out with Kubernetes' text.
+    met = orlop.kubectl("wait", f"--for=jsonpath={{.spec.volumeName}}={name}", "pvc/data", "-n", ns,
+                        "--timeout=2s", timeout=40)
+    assert met.stdout == "persistentvolumeclaim/data condition met\n"
+    never = orlop.kubectl("wait", "--for=jsonpath={.status.phase}=Pending", "pvc/data", "-n", ns, "--timeout=2s",
                           check=False, timeout=40)
     assert never.returncode == 1
     assert never.stderr == "error: timed out waiting for the condition on persistentvolumeclaims/data\n"
@@ -949,7 +954,11 @@ def test_storageclass_columns_and_default_marker(fresh_orlop: Any) -> None:
     header, rows = parse_table(o.kubectl("get", "sc").stdout)
     assert header == ["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"]
     by_name = {r["NAME"]: r for r in rows}
-    assert set(by_name) == {"fast (default)", "tenx-rbd"}
+    # `orlop up` creates the default class local-path at first start; kubectl marks every class that
+    # carries the is-default-class annotation, so both defaults say so.
+    assert set(by_name) == {"fast (default)", "local-path (default)", "tenx-rbd"}
+    assert [by_name["local-path (default)"][c] for c in header[1:5]] == ["orlop.io/local-path", "Delete",
+                                                                         "Immediate", "true"]
     assert [by_name["tenx-rbd"][c] for c in header[1:5]] == ["kubernetes.io/rbd", "Delete", "Immediate", "false"]
     assert [by_name["fast (default)"][c] for c in header[1:5]] == ["kubernetes.io/rbd", "Retain",
                                                                    "WaitForFirstConsumer", "true"]
@@ -963,7 +972,12 @@ def test_column_headers_match_kubernetes(orlop: Any, ns: str, cleanup: list[tupl
     pv_name = unique("cols-pv")
     cleanup.append(("pv", pv_name))
     orlop.kubectl("create", "-f", "-", input=dump(pv(pv_name)))
+    # The PV controller binds seed 000's claim (manual, 3Gi) to this PV (manual, 10Gi) once the PV is
+    # Available; binding a pre-existing static PV emits no event (Kubernetes: `describe pvc` Events: <none>).
+    orlop.kubectl("wait", "--for=jsonpath={.status.phase}=Available", f"pv/{pv_name}", "--timeout=20s", timeout=40)
     orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed000-task-pv-claim.yaml"))
+    orlop.kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/task-pv-claim", "-n", ns, "--timeout=20s",
+                  timeout=40)
     orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed002-statefulset-web.yaml"))
     orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed000-ceph-secret.yaml"))
     orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed000-task-pv-pod.yaml"))
@@ -977,15 +991,17 @@ def test_column_headers_match_kubernetes(orlop: Any, ns: str, cleanup: list[tupl
         (["pv", pv_name],
          ["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS",
           "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"],
-         {"NAME": pv_name, "CAPACITY": "10Gi", "ACCESS MODES": "RWO", "RECLAIM POLICY": "Retain", "CLAIM": "",
-          "STORAGECLASS": "manual", "VOLUMEATTRIBUTESCLASS": "<unset>", "REASON": ""}),
+         {"NAME": pv_name, "CAPACITY": "10Gi", "ACCESS MODES": "RWO", "RECLAIM POLICY": "Retain", "STATUS": "Bound",
+          "CLAIM": f"{ns}/task-pv-claim", "STORAGECLASS": "manual", "VOLUMEATTRIBUTESCLASS": "<unset>",
+          "REASON": ""}),
         (["pv", pv_name, "-o", "wide"],
          ["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS",
           "VOLUMEATTRIBUTESCLASS", "REASON", "AGE", "VOLUMEMODE"],
          {"VOLUMEMODE": "Filesystem"}),
         (["pvc", "-n", ns],
          ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"],
-         {"NAME": "task-pv-claim", "STATUS": "Pending", "STORAGECLASS": "manual"}),
+         {"NAME": "task-pv-claim", "STATUS": "Bound", "VOLUME": pv_name, "CAPACITY": "10Gi", "ACCESS MODES": "RWO",
+          "STORAGECLASS": "manual", "VOLUMEATTRIBUTESCLASS": "<unset>"}),
         (["sts", "-n", ns], ["NAME", "READY", "AGE"], {"NAME": "web", "READY": "0/2"}),
         (["sts", "-n", ns, "-o", "wide"], ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
          {"CONTAINERS": "nginx", "IMAGES": "nginx:1.9.1"}),
@@ -1011,8 +1027,6 @@ def test_column_headers_match_kubernetes(orlop: Any, ns: str, cleanup: list[tupl
         assert {k: rows[0][k] for k in cells} == cells, args
         age_col = "LAST SEEN" if "LAST SEEN" in header else "AGE"
         assert AGE.match(rows[0][age_col]), (args, rows[0])
-    _, rows = parse_table(orlop.kubectl("get", "pv", pv_name).stdout)
-    assert rows[0]["STATUS"] in ("Pending", "Available")
     _, rows = parse_table(orlop.kubectl("get", "svc", "mysqltest-pgytt", "-n", ns).stdout)
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", rows[0]["CLUSTER-IP"]), rows   # an allocated ClusterIP
 

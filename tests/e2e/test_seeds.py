@@ -7,8 +7,11 @@ Pod and container defaults, apps/v1beta1 StatefulSet defaults ...).  Where Kuber
 itself refuses a seed manifest as written (seed 003 uses fields RBD volumes do not have),
 the test asserts Kubernetes' refusal, not leniency.
 
-No binding or provisioning controller runs yet: PVs and PVCs are only checked to be
-Pending/Available, never Bound.
+`orlop up` runs the storage controllers, so the objects are read back once they have
+settled, in the state Kubernetes 1.32 with a default StorageClass would give them: a PV
+without a claim becomes Available; a claim that names no class gets the default class
+``local-path`` (DefaultStorageClass admission) and is Bound to a volume provisioned for
+it; a claim of a class that does not exist stays Pending.  Each wait is bounded.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import copy
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +33,11 @@ import yaml
 pytestmark = pytest.mark.e2e
 
 MANIFESTS = os.path.join(os.path.dirname(__file__), "manifests")
+
+# The default StorageClass `orlop up` creates at first start, and its provisioner.
+DEFAULT_CLASS = "local-path"
+DEFAULT_PROVISIONER = "orlop.io/local-path"
+SETTLE_TIMEOUT = 30.0
 
 # kind -> (plural, group, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
@@ -48,7 +57,7 @@ ABSENT = object()   # expectation: the field must not be there
 
 
 class OneOf:
-    """Expectation: the value is one of several (e.g. a PV phase without a binder)."""
+    """Expectation: the value is one of several (e.g. a phase the controllers only pass through)."""
 
     def __init__(self, *values: Any):
         self.values = values
@@ -171,6 +180,66 @@ def expectation_failures(obj: dict[str, Any], expect: dict[str, Any]) -> list[st
 
 
 # ----------------------------------------------------------------------------------------
+# what the storage controllers make of a PV or claim
+
+
+def gets_default_class(doc: dict[str, Any]) -> bool:
+    """A claim that names no class (neither spec.storageClassName nor the beta annotation): the
+    DefaultStorageClass admission plugin gives it the default class on create."""
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    return (doc["kind"] == "PersistentVolumeClaim" and "storageClassName" not in (doc.get("spec") or {})
+            and "volume.beta.kubernetes.io/storage-class" not in annotations)
+
+
+def settled_phase(doc: dict[str, Any]) -> str | None:
+    """The phase the PV controller leaves a seed's PV or claim in, or None when it only passes through.
+
+    - a PV not bound to a claim (no claimRef, or one without uid) is Available;
+    - a PV whose claimRef carries a uid names a claim that does not exist here (seed 000 re-creates a PV
+      read back from another cluster): Released at once, then reclaimed by its policy -- no fixed end
+      state to wait for in these tests (test_seed000_pv_expand_flow follows it);
+    - a claim on the default class is provisioned and Bound; a claim of a class no StorageClass has
+      (manual, tenx-rbd, slow in these targets) and no PV to match stays Pending.
+    """
+    if doc["kind"] == "PersistentVolume":
+        return None if ((doc.get("spec") or {}).get("claimRef") or {}).get("uid") else "Available"
+    if doc["kind"] == "PersistentVolumeClaim":
+        return "Bound" if gets_default_class(doc) else "Pending"
+    return None
+
+
+def provisioned_claim_problems(doc: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    """A claim on the default class: bound to the volume provisioned for it (pvc-<claim uid>), with the
+    annotations Kubernetes' PV controller writes."""
+    if not gets_default_class(doc):
+        return []
+    out = []
+    want_volume = f"pvc-{live['metadata']['uid']}"
+    if (live.get("spec") or {}).get("volumeName") != want_volume:
+        out.append(f"spec.volumeName: want {want_volume!r}, got {(live.get('spec') or {}).get('volumeName')!r}")
+    annotations = live["metadata"].get("annotations") or {}
+    for key, value in (("pv.kubernetes.io/bind-completed", "yes"), ("pv.kubernetes.io/bound-by-controller", "yes"),
+                       ("volume.kubernetes.io/storage-provisioner", DEFAULT_PROVISIONER),
+                       ("volume.beta.kubernetes.io/storage-provisioner", DEFAULT_PROVISIONER)):
+        if annotations.get(key) != value:
+            out.append(f"metadata.annotations[{key}]: want {value!r}, got {annotations.get(key)!r}")
+    return out
+
+
+def settle(t: Any, doc: dict[str, Any]) -> None:
+    """Wait (bounded) until a PV or claim reaches the phase the controllers leave it in; on timeout the
+    read-back check reports the phase found."""
+    want = settled_phase(doc)
+    if want is None:
+        return
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while time.monotonic() < deadline:
+        if read_back(t, doc).get("status", {}).get("phase") == want:
+            return
+        time.sleep(0.2)
+
+
+# ----------------------------------------------------------------------------------------
 # Kubernetes defaults every object of a kind must show (as written fields win)
 
 
@@ -222,14 +291,19 @@ def kubernetes_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     if kind == "PersistentVolume":
         exp["spec.persistentVolumeReclaimPolicy"] = spec.get("persistentVolumeReclaimPolicy", "Retain")
         exp["spec.volumeMode"] = spec.get("volumeMode", "Filesystem")
-        exp["status.phase"] = OneOf("Pending", "Available")
+        exp["status.phase"] = settled_phase(doc) or OneOf("Pending", "Released", "Failed")
         if "hostPath" in spec:
             exp["spec.hostPath.type"] = spec["hostPath"].get("type", "")
         if "rbd" in spec:
             exp.update(rbd_defaults(spec["rbd"], "spec.rbd"))
     elif kind == "PersistentVolumeClaim":
         exp["spec.volumeMode"] = spec.get("volumeMode", "Filesystem")
-        exp["status.phase"] = "Pending"
+        exp["status.phase"] = settled_phase(doc)
+        if gets_default_class(doc):
+            exp["spec.storageClassName"] = DEFAULT_CLASS
+            exp["status.capacity"] = spec["resources"]["requests"]
+            exp["status.accessModes"] = spec["accessModes"]
+            exp["metadata.finalizers"] = ["kubernetes.io/pvc-protection"]
     elif kind == "StorageClass":
         exp["reclaimPolicy"] = doc.get("reclaimPolicy", "Delete")
         exp["volumeBindingMode"] = doc.get("volumeBindingMode", "Immediate")
@@ -342,8 +416,10 @@ SEEDS = [
     Seed("seed000-task-pv-pod-readonly.yaml"),
     Seed("seed000-pv-expand.yaml",
          {("PersistentVolume", "pvc-47aeb1b2-80c3-11e7-bd70-005056850b72"): {
-             # status is not taken from a create request; uid, selfLink, creationTimestamp are the server's
-             "status.phase": OneOf("Pending", "Available"),
+             # status is not taken from a create request; uid, selfLink, creationTimestamp are the server's.
+             # Its claimRef names a claim (with uid) that does not exist here: the PV controller releases it
+             # and reclaims it by its policy (followed in test_seed000_pv_expand_flow).
+             "status.phase": OneOf("Pending", "Released", "Failed"),
              "metadata.selfLink": ABSENT,
              "spec.claimRef.name": "datadir-rediscluster-0"}},
          ignore=PV_EXPAND_SERVER_FIELDS,
@@ -446,6 +522,7 @@ def check_object(seed: Seed, doc: dict[str, Any], live: dict[str, Any]) -> list[
     problems = differences(doc, live, ignore=seed.ignore)
     problems += expectation_failures(live, kubernetes_defaults(doc))
     problems += expectation_failures(live, seed.expect.get((doc["kind"], doc["metadata"]["name"]), {}))
+    problems += provisioned_claim_problems(doc, live)
     return problems
 
 
@@ -464,6 +541,8 @@ def test_seed_apply(target: Target, request: pytest.FixtureRequest) -> None:
     out = t.server.kubectl("apply", "-f", seed.path, *ns_args(t))
     assert out.stdout.splitlines() == [f"{printed_name(d['kind'], d['metadata']['name'])} created"
                                        for d in seed.docs], out.stderr
+    for doc in seed.docs:
+        settle(t, doc)
 
     problems: list[str] = []
     for doc in seed.docs:
@@ -503,6 +582,8 @@ def test_seed_create(target: Target, request: pytest.FixtureRequest) -> None:
     out = t.server.kubectl("create", "-f", seed.path, *ns_args(t))
     assert out.stdout.splitlines() == [f"{printed_name(d['kind'], d['metadata']['name'])} created"
                                        for d in seed.docs], out.stderr
+    for doc in seed.docs:
+        settle(t, doc)
 
     problems: list[str] = []
     for doc in seed.docs:
@@ -560,7 +641,17 @@ def test_seed000_mysqltest_apps_v1beta1_statefulset_reads_as_both_versions(fresh
 
 
 def test_seed000_pv_expand_flow(fresh_orlop: Any) -> None:
-    """Seed 000 grows an RBD-backed PV by editing spec.capacity.storage and sending it back."""
+    """Seed 000 grows an RBD-backed PV by editing spec.capacity.storage and sending it back.
+
+    The PV was read back from another cluster: its claimRef names a claim (with uid) that does not exist
+    here, so Kubernetes 1.32's PV controller releases it and reclaims it by its policy, Delete.  Its
+    provisioner kubernetes.io/rbd has no in-tree plugin any more (removed in 1.31; CSIMigrationRBD off),
+    so the deletion fails: phase Failed, status.message and a Warning VolumeFailedDelete event say
+    "no volume plugin matched name: kubernetes.io/rbd" (deleteVolumeOperation -> findDeletablePlugin ->
+    FindDeletablePluginByName).  With HonorPVReclaimPolicy (on by default since 1.31) syncVolume also
+    adds the in-tree deletion-protection finalizer kubernetes.io/pv-controller to this dynamically
+    provisioned Delete volume.
+    """
     o = fresh_orlop
     path = os.path.join(MANIFESTS, "seed000-pv-expand.yaml")
     name = "pvc-47aeb1b2-80c3-11e7-bd70-005056850b72"
@@ -570,9 +661,19 @@ def test_seed000_pv_expand_flow(fresh_orlop: Any) -> None:
     live = json.loads(o.kubectl("get", "pv", name, "-o", "json").stdout)
     assert live["metadata"]["uid"] != "47c03480-80c3-11e7-bd70-005056850b72"
     assert not live["metadata"]["creationTimestamp"].startswith("2017-")
-    assert live["status"]["phase"] in ("Pending", "Available")
+    assert live["status"]["phase"] in ("Pending", "Released", "Failed")
     assert live["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == "kubernetes.io/rbd"
     assert live["spec"]["capacity"] == {"storage": "1Gi"}
+
+    # Let the controller settle (Kubernetes: Failed) before editing, so the edit is not raced by its
+    # writes; the outcome is asserted at the end, after the seed's own flow.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        live = json.loads(o.kubectl("get", "pv", name, "-o", "json").stdout)
+        if live["status"].get("phase") == "Failed":
+            break
+        time.sleep(0.3)
+    settled = live
 
     # Applying the file again sends its stale resourceVersion in the patch: Conflict.
     again = o.kubectl("apply", "-f", path, check=False)
@@ -582,12 +683,24 @@ def test_seed000_pv_expand_flow(fresh_orlop: Any) -> None:
             "please apply your changes to the latest version and try again") in again.stderr
 
     # The edit as the notes make it: the live object with a bigger capacity, sent back with PUT.
+    live = json.loads(o.kubectl("get", "pv", name, "-o", "json").stdout)
     live["spec"]["capacity"]["storage"] = "2Gi"
     out = o.kubectl("replace", "-f", "-", input=json.dumps(live))
     assert out.stdout == f"persistentvolume/{name} replaced\n"
     assert o.kubectl("get", "pv", name, "-o", "jsonpath={.spec.capacity.storage}").stdout == "2Gi"
     _, rows = parse_table(o.kubectl("get", "pv", name).stdout)
     assert rows[0]["CAPACITY"] == "2Gi"
+
+    # The reclaim outcome, as Kubernetes 1.32 leaves it.
+    message = "no volume plugin matched name: kubernetes.io/rbd"
+    assert (settled["status"].get("phase"), settled["status"].get("message")) == ("Failed", message), \
+        settled["status"]
+    assert sorted(settled["metadata"].get("finalizers") or []) == ["kubernetes.io/pv-controller",
+                                                                   "kubernetes.io/pv-protection"]
+    events = json.loads(o.kubectl("get", "events", "-n", "default", "--field-selector",
+                                  f"involvedObject.name={name}", "-o", "json").stdout)["items"]
+    assert {(e["type"], e["reason"], e["message"]) for e in events} == {("Warning", "VolumeFailedDelete", message)}
+    assert rows[0]["STATUS"] == "Failed"
 
 
 def test_seed003_rbd_pod_with_unknown_rbd_fields(orlop: Any) -> None:
