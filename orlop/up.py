@@ -84,23 +84,24 @@ async def bootstrap(registry: Registry, default_class: bool = False) -> None:
 
 
 def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
+    """Every controller of the control plane, on one set of shared informers."""
+    from .controllers.base import Informers
     from .controllers.expand import ExpandController
     from .controllers.gc import GarbageCollector
     from .controllers.namespace import NamespaceController
     from .controllers.protection import ProtectionController
     from .controllers.pv.controller import PVController
-    return [
-        asyncio.create_task(ExpandController(LocalClient(registry, "volume-expand-controller")).run(),
-                            name="expand-controller"),
-        asyncio.create_task(PVController(LocalClient(registry, "persistentvolume-controller")).run(),
-                            name="pv-controller"),
-        asyncio.create_task(ProtectionController(LocalClient(registry, "pvc-protection-controller")).run(),
-                            name="protection-controller"),
-        asyncio.create_task(NamespaceController(LocalClient(registry, "namespace-controller")).run(),
-                            name="namespace-controller"),
-        asyncio.create_task(GarbageCollector(LocalClient(registry, "garbage-collector")).run(),
-                            name="garbage-collector"),
+    informers = Informers(LocalClient(registry, "informers"))
+    controllers = [
+        ExpandController(LocalClient(registry, "volume-expand-controller"), informers),
+        PVController(LocalClient(registry, "persistentvolume-controller"), informers),
+        ProtectionController(LocalClient(registry, "pvc-protection-controller"), informers),
+        NamespaceController(LocalClient(registry, "namespace-controller"), informers),
+        GarbageCollector(LocalClient(registry, "garbage-collector"), informers),
     ]
+    tasks = [asyncio.create_task(informers.run(), name="informers")]
+    tasks += [asyncio.create_task(c.run(), name=type(c).__name__) for c in controllers]
+    return tasks
 
 
 async def _compactor(store: SQLiteStore, interval: float, keep: int) -> None:

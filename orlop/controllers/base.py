@@ -87,6 +87,27 @@ class Informer:
                 await asyncio.sleep(1)
 
 
+class Informers:
+    """Shared informers: one list + watch, one cache and one decode per kind, for every controller.
+
+    Controllers ask for the kinds they need (``get``) before ``run`` starts them; their
+    handlers all hang off the same informer, as client-go's SharedInformerFactory does.
+    """
+
+    def __init__(self, client: LocalClient):
+        self.client = client
+        self._by_kind: dict[tuple[str, str], Informer] = {}
+
+    def get(self, api_version: str, kind: str) -> Informer:
+        key = (api_version, kind)
+        if key not in self._by_kind:
+            self._by_kind[key] = Informer(self.client, api_version, kind)
+        return self._by_kind[key]
+
+    async def run(self) -> None:
+        await asyncio.gather(*(i.run() for i in self._by_kind.values()))
+
+
 class WorkQueue:
     """De-duplicating queue of keys with per-key exponential backoff on failure."""
 

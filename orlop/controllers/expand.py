@@ -20,7 +20,6 @@ binder raises the claim's ``status.capacity`` to follow (see ``pv.decide``).
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,7 +28,7 @@ from ..client import LocalClient
 from ..drivers import DriverError, driver_for_volume
 from ..jsonobj import clone
 from ..quantity import format_quantity, parse_quantity
-from .base import Informer, WorkQueue, key_of
+from .base import Informers, WorkQueue, key_of
 
 COMPONENT = "volume_expand"
 RESIZE_CONDITIONS = ("Resizing", "FileSystemResizePending")
@@ -81,9 +80,9 @@ def with_conditions(claim: dict[str, Any], types: tuple[str, ...], now: str) -> 
 
 
 class ExpandController:
-    def __init__(self, client: LocalClient):
+    def __init__(self, client: LocalClient, informers: Informers):
         self.client = client
-        self.claims = Informer(client, "v1", "PersistentVolumeClaim")
+        self.claims = informers.get("v1", "PersistentVolumeClaim")
         self.queue = WorkQueue(base_delay=0.5, max_delay=300.0)
         self.claims.on_change(self._on_claim)
 
@@ -92,7 +91,7 @@ class ExpandController:
             self.queue.add(key_of(obj))
 
     async def run(self) -> None:
-        await asyncio.gather(self.claims.run(), self.queue.process(self.sync, "expand-controller"))
+        await self.queue.process(self.sync, "expand-controller")
 
     async def sync(self, key: tuple[str, str]) -> None:
         claim = await self.client.get("v1", "PersistentVolumeClaim", key[0], key[1])

@@ -18,7 +18,6 @@ cache can never delete data.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from ..client import LocalClient
 from ..errors import StatusError
 from ..registry.resources import RESOURCES, by_api_version
-from .base import Informer, WorkQueue
+from .base import Informers, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +53,12 @@ def _node(obj: dict[str, Any]) -> Node:
 
 
 class GarbageCollector:
-    def __init__(self, client: LocalClient):
+    def __init__(self, client: LocalClient, informers: Informers):
         self.client = client
         self.nodes: dict[str, Node] = {}
         self.dependents: dict[str, set[str]] = {}
         self.queue = WorkQueue()
-        self.informers = [Informer(client, r.group_version, r.kind) for r in RESOURCES if not r.storage_version]
+        self.informers = [informers.get(r.group_version, r.kind) for r in RESOURCES if not r.storage_version]
         for inf in self.informers:
             inf.on_change(self._on_change)
 
@@ -88,7 +87,7 @@ class GarbageCollector:
                 self.queue.add(owner.uid)
 
     async def run(self) -> None:
-        await asyncio.gather(*(i.run() for i in self.informers), self.queue.process(self.sync, "garbage-collector"))
+        await self.queue.process(self.sync, "garbage-collector")
 
     # ------------------------------------------------------------ sync
     async def _live(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:

@@ -10,14 +10,13 @@ namespace lifecycle controller does.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from ..client import LocalClient
 from ..errors import StatusError
 from ..registry.resources import RESOURCES
-from .base import Informer, WorkQueue
+from .base import Informers, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +25,9 @@ NAMESPACE_FINALIZER = "kubernetes"
 
 
 class NamespaceController:
-    def __init__(self, client: LocalClient):
+    def __init__(self, client: LocalClient, informers: Informers):
         self.client = client
-        self.informer = Informer(client, "v1", "Namespace")
+        self.informer = informers.get("v1", "Namespace")
         self.queue = WorkQueue()
         self.informer.on_change(self._on_change)
 
@@ -37,7 +36,7 @@ class NamespaceController:
             self.queue.add(obj["metadata"]["name"])
 
     async def run(self) -> None:
-        await asyncio.gather(self.informer.run(), self.queue.process(self.sync, "namespace-controller"))
+        await self.queue.process(self.sync, "namespace-controller")
 
     async def sync(self, name: str) -> None:
         ns = await self.client.get("v1", "Namespace", None, name)

@@ -14,12 +14,11 @@ so a stale cache can never release a claim that is still in use.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ..admission import PV_PROTECTION, PVC_PROTECTION
 from ..client import LocalClient
-from .base import Informer, WorkQueue
+from .base import Informers, WorkQueue
 
 
 def claims_of(pod: dict[str, Any]) -> set[str]:
@@ -37,11 +36,11 @@ def pod_uses_claim(pod: dict[str, Any], claim: str) -> bool:
 
 
 class ProtectionController:
-    def __init__(self, client: LocalClient):
+    def __init__(self, client: LocalClient, informers: Informers):
         self.client = client
-        self.pvcs = Informer(client, "v1", "PersistentVolumeClaim")
-        self.pvs = Informer(client, "v1", "PersistentVolume")
-        self.pods = Informer(client, "v1", "Pod")
+        self.pvcs = informers.get("v1", "PersistentVolumeClaim")
+        self.pvs = informers.get("v1", "PersistentVolume")
+        self.pods = informers.get("v1", "Pod")
         self.queue = WorkQueue()
         self.pvcs.on_change(self._on_claim)
         self.pvs.on_change(self._on_volume)
@@ -64,8 +63,7 @@ class ProtectionController:
                 self.queue.add(("pvc", obj["metadata"]["namespace"], claim))
 
     async def run(self) -> None:
-        await asyncio.gather(self.pvcs.run(), self.pvs.run(), self.pods.run(),
-                             self.queue.process(self.sync, "protection-controller"))
+        await self.queue.process(self.sync, "protection-controller")
 
     async def sync(self, key: tuple[str, str, str]) -> None:
         kind, namespace, name = key

@@ -481,7 +481,7 @@ def test_deleting_a_bound_pv_waits_for_its_claim(fresh_orlop: Any) -> None:
                         f"finalizers {get_json(o, 'pv', name)['metadata'].get('finalizers')}")
     if os.path.exists(path):
         problems.append(f"directory {path} still exists after the claim was deleted")
-    assert problems == []
+    assert not problems, "\n".join(problems)
 
 
 # ----------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from ...client import LocalClient
 from ...drivers import DriverError, ProvisionRequest, driver_for_volume, get_driver, recycler_for
 from ...errors import StatusError
 from ...quantity import format_quantity, parse_quantity
-from ..base import Informer, WorkQueue, key_of
+from ..base import Informers, WorkQueue, key_of
 from . import decide
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,12 @@ def _available(pv: dict[str, Any]) -> bool:
 
 
 class PVController:
-    def __init__(self, client: LocalClient):
+    def __init__(self, client: LocalClient, informers: Informers):
         self.client = client
-        self.claims = Informer(client, "v1", "PersistentVolumeClaim")
-        self.volumes = Informer(client, "v1", "PersistentVolume")
-        self.classes = Informer(client, "storage.k8s.io/v1", "StorageClass")
-        self.pods = Informer(client, "v1", "Pod")
+        self.claims = informers.get("v1", "PersistentVolumeClaim")
+        self.volumes = informers.get("v1", "PersistentVolume")
+        self.classes = informers.get("storage.k8s.io/v1", "StorageClass")
+        self.pods = informers.get("v1", "Pod")
         self.claim_queue = WorkQueue()
         self.volume_queue = WorkQueue()
         self.index = decide.VolumeIndex()
@@ -142,8 +142,7 @@ class PVController:
 
     # ------------------------------------------------------------------- run
     async def run(self) -> None:
-        await asyncio.gather(self.claims.run(), self.volumes.run(), self.classes.run(), self.pods.run(),
-                             self._worker(self.claim_queue, self._sync_claim),
+        await asyncio.gather(                             self._worker(self.claim_queue, self._sync_claim),
                              self._worker(self.volume_queue, self._sync_volume), self._resync())
 
     async def _resync(self) -> None:
