@@ -26,6 +26,7 @@ from .registry.core import (
     WriteOptions,
 )
 from .registry.resources import Resource, by_api_version
+from .store import KeyExists, KeyNotFound
 
 
 def _res(api_version: str, kind: str) -> Resource:
@@ -93,6 +94,29 @@ class LocalClient:
             if e.code == 404:
                 return False
             raise
+
+    # ------------------------------------------------------------- intents
+    # A backend operation about to run is written down first (under /orlop/intents/, not an
+    # API object) so that a crash at any point can be finished or undone at the next start.
+
+    async def put_intent(self, name: str, data: dict[str, Any]) -> None:
+        key = f"/orlop/intents/{name}"
+        try:
+            await self.registry.store.create(key, orjson.dumps(data))
+        except KeyExists:
+            cur = await self.registry.store.get(key)
+            if cur is not None:
+                await self.registry.store.update(key, orjson.dumps(data), cur.mod_revision)
+
+    async def drop_intent(self, name: str) -> None:
+        try:
+            await self.registry.store.delete(f"/orlop/intents/{name}")
+        except KeyNotFound:
+            pass
+
+    async def intents(self) -> dict[str, dict[str, Any]]:
+        kvs, _ = await self.registry.store.list("/orlop/intents/")
+        return {kv.key.rsplit("/", 1)[1]: orjson.loads(kv.value) for kv in kvs}
 
     async def event(self, involved: dict[str, Any], type_: str, reason: str, message: str,
                     component: str) -> dict[str, Any]:

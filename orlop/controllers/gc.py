@@ -74,6 +74,11 @@ class GarbageCollector:
             # Owner gone: its dependents may now be garbage.
             for d in list(self.dependents.get(n.uid, ())):
                 self.queue.add(d)
+            # Dependent gone: an owner deleting in foreground may be waiting for exactly this.
+            for o in n.owners:
+                owner = self.nodes.get(o.get("uid", ""))
+                if owner is not None and owner.deleting:
+                    self.queue.add(owner.uid)
             return
         self.nodes[n.uid] = n
         for o in n.owners:

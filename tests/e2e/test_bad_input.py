@@ -15,6 +15,7 @@ module writes.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -39,7 +40,6 @@ NS = "bad"
 PVCS = f"/api/v1/namespaces/{NS}/persistentvolumeclaims"
 PODS = f"/api/v1/namespaces/{NS}/pods"
 SECRETS = f"/api/v1/namespaces/{NS}/secrets"
-CONFIGMAPS = f"/api/v1/namespaces/{NS}/configmaps"
 STSS = f"/apis/apps/v1/namespaces/{NS}/statefulsets"
 PVS = "/api/v1/persistentvolumes"
 SCS = "/apis/storage.k8s.io/v1/storageclasses"
@@ -251,8 +251,7 @@ class Case:
     prefix: str | None = None
     cause_field: str | None = None                   # a details.causes entry for this field
     cause_reason: str | None = None
-    codes: tuple[int, ...] = ()                      # several codes acceptable (then reason is not checked)
-    extra: dict[str, Any] = field(default_factory=dict)
+    codes: tuple[int, ...] = ()                      # any of these (404 NotFound / 405 MethodNotAllowed)
 
 
 def _stale_put(api: Api) -> dict[str, Any]:
@@ -267,11 +266,12 @@ def _precondition(uid: str) -> dict[str, Any]:
 
 
 def _forged_continue() -> str:
-    import base64
     return base64.urlsafe_b64encode(b'{"v":"meta.k8s.io/v1","rv":1,"start":"x"}').decode().rstrip("=")
 
 
 UNRECOGNIZED_PVC = "the object provided is unrecognized (must be of type PersistentVolumeClaim)"
+# What kube-apiserver answers when a JSON patch cannot be applied (no causes: the detail is not sent).
+PATCH_REJECTED = "the server rejected our request due to an error in our request"
 DNS1123 = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
            "and must start and end with an alphanumeric character")
 
@@ -378,8 +378,8 @@ CASES: list[Case] = [
     Case("content-type-xml", "POST", PVCS, b"<pvc/>", 415, "UnsupportedMediaType", ctype="application/xml"),
     Case("content-type-text", "POST", PVCS, json.dumps(pvc("txt")), 415, "UnsupportedMediaType",
          ctype="text/plain"),
-    Case("content-type-protobuf", "POST", PVCS, b"k8s\x00\x0a", 415, "UnsupportedMediaType",
-         ctype="application/vnd.kubernetes.protobuf"),
+    # kube-apiserver reads protobuf for built-in kinds: a truncated one is a bad request, not a bad media type
+    Case("protobuf-truncated", "POST", PVCS, b"k8s\x00\x0a", ctype="application/vnd.kubernetes.protobuf"),
     Case("put-content-type-xml", "PUT", f"{PVCS}/sentinel", b"<pvc/>", 415, "UnsupportedMediaType",
          ctype="application/xml"),
     # ---- patches
@@ -389,14 +389,13 @@ CASES: list[Case] = [
          ctype="application/xml"),
     Case("patch-type-none", "PATCH", f"{PVCS}/sentinel", b"{}", 415, "UnsupportedMediaType", ctype=None),
     Case("jsonpatch-unknown-op", "PATCH", f"{PVCS}/sentinel", [{"op": "bogus", "path": "/spec"}], 422, "Invalid",
-         ctype=PATCH_JSON, cause_reason="UnexpectedServerResponse",
-         message="the server rejected our request due to an error in our request"),
+         ctype=PATCH_JSON, message=PATCH_REJECTED),
     Case("jsonpatch-remove-missing", "PATCH", f"{PVCS}/sentinel", [{"op": "remove", "path": "/spec/nope"}],
-         422, "Invalid", ctype=PATCH_JSON, cause_reason="UnexpectedServerResponse"),
+         422, "Invalid", ctype=PATCH_JSON, message=PATCH_REJECTED),
     Case("jsonpatch-test-fails", "PATCH", f"{PVCS}/sentinel",
          [{"op": "test", "path": "/metadata/name", "value": "other"},
           {"op": "add", "path": "/metadata/labels", "value": {"patched": "yes"}}],
-         422, "Invalid", ctype=PATCH_JSON, cause_reason="UnexpectedServerResponse"),
+         422, "Invalid", ctype=PATCH_JSON, message=PATCH_REJECTED),
     Case("jsonpatch-no-path", "PATCH", f"{PVCS}/sentinel", [{"op": "add", "value": 1}], 422, "Invalid",
          ctype=PATCH_JSON),
     Case("jsonpatch-not-a-list", "PATCH", f"{PVCS}/sentinel", {"op": "add", "path": "/a", "value": 1},
@@ -502,7 +501,7 @@ CASES: list[Case] = [
     Case("create-in-missing-namespace", "POST", "/api/v1/namespaces/nowhere/persistentvolumeclaims", pvc("x"),
          404, "NotFound", message='namespaces "nowhere" not found'),
     # ---- delete options
-    Case("delete-uid-precondition", "DELETE", f"{PVCS}/sentinel", lambda a: _precondition("not-the-uid"), 409,
+    Case("delete-uid-precondition", "DELETE", f"{PVCS}/sentinel", _precondition("not-the-uid"), 409,
          "Conflict", prefix='Operation cannot be fulfilled on persistentvolumeclaims "sentinel": Precondition '
                             "failed: UID in precondition: not-the-uid, UID in object meta: "),
     Case("delete-rv-precondition", "DELETE", f"{PVCS}/sentinel",
@@ -510,7 +509,7 @@ CASES: list[Case] = [
          prefix='Operation cannot be fulfilled on persistentvolumeclaims "sentinel": Precondition failed: '
                 "ResourceVersion in precondition: 1, ResourceVersion in object meta: "),
     Case("delete-sc-uid-precondition", "DELETE", f"{SCS}/{CLUSTER_SENTINEL}",
-         lambda a: _precondition("not-the-uid"), 409, "Conflict"),
+         _precondition("not-the-uid"), 409, "Conflict"),
     Case("delete-bad-policy", "DELETE", f"{PVCS}/sentinel",
          {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Eventually"}, 422, "Invalid",
          cause_field="propagationPolicy",
@@ -538,7 +537,7 @@ def test_bad_request_answers_status_and_changes_nothing(api: Api, case: Case) ->
         r = api.request(case.method, case.path, body, case.ctype, params=case.params, headers=case.headers)
         if case.codes:
             assert r.status_code in case.codes, f"expected one of {case.codes}, got {r.status_code}: {r.text[:500]}"
-            assert_status(r, r.status_code, r.json().get("reason", ""))
+            assert_status(r, r.status_code, {404: "NotFound", 405: "MethodNotAllowed"}[r.status_code])
             return
         status = assert_status(r, case.code, case.reason)
     msg = status["message"]

@@ -11,10 +11,12 @@ that a restarted (or killed) server keeps every acknowledged write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -134,6 +136,12 @@ class Watch:
         return out
 
     def close(self) -> None:
+        # Response.close() blocks while the reader thread sits in a TLS read: shut the socket down first.
+        sock = getattr(getattr(self.r.raw, "connection", None), "sock", None)
+        if sock is not None and self.thread.is_alive():
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(timeout=5)
         self.r.close()
 
 
@@ -174,7 +182,8 @@ def statefulset(name: str) -> dict[str, Any]:
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0, every: float = 0.2) -> None:
     deadline = time.time() + timeout
     while not check():
-        assert time.time() < deadline, f"timed out after {timeout}s waiting for {what}"
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
 
 
@@ -690,7 +699,10 @@ def test_propagation_foreground_keeps_the_owner_until_dependents_are_gone(api: A
     assert not api.absent(f"{cms(ns)}/fg-owner"), "the owner went before its dependent"
     api.ok("PATCH", f"{cms(ns)}/fg-dep", {"metadata": {"finalizers": None}}, PATCH_MERGE)
     wait_for("the dependent to go", lambda: api.absent(f"{cms(ns)}/fg-dep"))
-    wait_for("the owner to go after its dependents", lambda: api.absent(f"{cms(ns)}/fg-owner"))
+    try:
+        wait_for("the owner to go after its dependents", lambda: api.absent(f"{cms(ns)}/fg-owner"))
+    except AssertionError as e:
+        raise AssertionError(f"{e}; owner now: {api.get(f'{cms(ns)}/fg-owner').json()['metadata']}") from None
     assert dep["metadata"]["uid"]
 
 

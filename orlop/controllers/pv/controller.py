@@ -36,7 +36,6 @@ from . import decide
 
 log = logging.getLogger(__name__)
 
-PV_CONTROLLER_FINALIZER = "kubernetes.io/pv-controller"
 RESYNC = 15.0            # seconds, as Kubernetes' PV controller
 MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
 OP_BACKOFF_MAX = 300.0
@@ -149,6 +148,10 @@ class PVController:
         for inf in (self.claims, self.volumes, self.classes, self.pods):
             await inf.synced.wait()
         while True:
+            try:
+                await self._recover()
+            except Exception:  # noqa: BLE001 - retried at the next resync
+                log.exception("pv controller: recovering interrupted provisioning failed")
             for k in list(self.claims.cache):
                 self.claim_queue.add(k)
             for k in list(self.volumes.cache):
@@ -262,8 +265,10 @@ class PVController:
         pv = self.volumes.cache.get(("", name))
         if pv is None:
             return
-        if pv["metadata"].get("deletionTimestamp"):
-            if PV_CONTROLLER_FINALIZER in (pv["metadata"].get("finalizers") or []):
+        if pv["metadata"].get("deletionTimestamp") and (pv.get("status") or {}).get("phase") != "Bound":
+            # OBSERVATION: pv deleted and not Bound: its backend volume goes first (HonorPVReclaimPolicy).
+            # A Bound one stays until its claim lets go, then is Released and reclaimed as usual.
+            if decide.PV_CONTROLLER_FINALIZER in (pv["metadata"].get("finalizers") or []):
                 self._start_op(f"delete/{name}", self._delete_volume(name, finalize_only=True))
             return
         ref = (pv.get("spec") or {}).get("claimRef")
@@ -316,14 +321,36 @@ class PVController:
 
         self.ops[name] = asyncio.get_running_loop().create_task(runner())
 
+    @staticmethod
+    def _request(claim: dict[str, Any], cls: dict[str, Any], pv_name: str) -> ProvisionRequest:
+        spec = claim.get("spec") or {}
+        return ProvisionRequest(
+            claim=claim, storage_class=cls, volume_name=pv_name,
+            size_bytes=int(parse_quantity(spec.get("resources", {}).get("requests", {}).get("storage", "0"))),
+            selected_node=(claim["metadata"].get("annotations") or {}).get(decide.ANN_SELECTED_NODE),
+            access_modes=list(spec.get("accessModes") or []), volume_mode=spec.get("volumeMode") or "Filesystem")
+
+    @staticmethod
+    def _volume_for(claim: dict[str, Any], cls: dict[str, Any], result: Any) -> dict[str, Any]:
+        pv = decide.provisioned_volume(claim, cls, result.source,
+                                       capacity=format_quantity(Decimal(result.capacity_bytes)),
+                                       node_affinity=result.node_affinity)
+        pv["metadata"]["annotations"].update(result.annotations)
+        return pv
+
     async def _provision(self, key: tuple[str, str], provisioner: str) -> None:
+        """provisionClaimOperation: intent → backend volume → PV object → intent dropped.
+
+        The intent (claim, class, provisioner) is written before the backend is touched, so
+        a crash anywhere leaves a record that ``_recover`` finishes (the claim still exists:
+        provisioning simply runs again, idempotent by the claim's uid) or undoes (the claim
+        is gone: the backend volume is deleted) — nothing is orphaned.
+        """
         claim = await self.client.get("v1", "PersistentVolumeClaim", key[0], key[1])
         if claim is None or (claim.get("spec") or {}).get("volumeName") or claim["metadata"].get("deletionTimestamp"):
             return
-        uid = claim["metadata"]["uid"]
-        pv_name = f"pvc-{uid}"
-        existing = await self.client.get("v1", "PersistentVolume", None, pv_name)
-        if existing is not None:
+        pv_name = f"pvc-{claim['metadata']['uid']}"
+        if await self.client.get("v1", "PersistentVolume", None, pv_name) is not None:
             # OBSERVATION: provisioned before (a retry or a restart): the binder binds it.
             self.claim_queue.add(key)
             return
@@ -336,42 +363,16 @@ class PVController:
                                     else f"no volume plugin matched name: {provisioner}",
                                     "persistentvolume-controller")
             raise RuntimeError("cannot provision")
-        spec = claim.get("spec") or {}
-        size = int(parse_quantity(spec.get("resources", {}).get("requests", {}).get("storage", "0")))
-        req = ProvisionRequest(claim=claim, storage_class=cls, volume_name=pv_name, size_bytes=size,
-                               selected_node=(claim["metadata"].get("annotations") or {}).get(decide.ANN_SELECTED_NODE),
-                               access_modes=list(spec.get("accessModes") or []),
-                               volume_mode=spec.get("volumeMode") or "Filesystem")
+        await self.client.put_intent(pv_name, {"claim": claim, "class": cls, "provisioner": provisioner})
         try:
-            result = await driver.provision(req)
+            result = await driver.provision(self._request(claim, cls, pv_name))
         except DriverError as e:
             await self.client.event(claim, "Warning", "ProvisioningFailed",
                                     f"failed to provision volume with StorageClass \"{cls_name}\": {e}",
                                     "persistentvolume-controller")
             raise
-        policy = cls.get("reclaimPolicy") or "Delete"
-        pv: dict[str, Any] = {
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": pv_name,
-                         "annotations": {decide.ANN_PROVISIONED_BY: provisioner,
-                                         decide.ANN_BOUND_BY_CONTROLLER: "yes", **result.annotations}},
-            "spec": {"capacity": {"storage": format_quantity(Decimal(result.capacity_bytes))},
-                     "accessModes": list(spec.get("accessModes") or []),
-                     "persistentVolumeReclaimPolicy": policy,
-                     "storageClassName": cls_name,
-                     "volumeMode": spec.get("volumeMode") or "Filesystem",
-                     "claimRef": decide.claim_ref(claim),
-                     **result.source},
-        }
-        if policy == "Delete":
-            # HonorPVReclaimPolicy: deleting the PV object first still deletes the backend volume.
-            pv["metadata"]["finalizers"] = [PV_CONTROLLER_FINALIZER]
-        if cls.get("mountOptions"):
-            pv["spec"]["mountOptions"] = list(cls["mountOptions"])
-        if result.node_affinity:
-            pv["spec"]["nodeAffinity"] = result.node_affinity
         try:
-            created = await self.client.create(pv)
+            created = await self.client.create(self._volume_for(claim, cls, result))
         except StatusError as e:
             if e.code != 409:
                 await self.client.event(claim, "Warning", "ProvisioningFailed",
@@ -380,10 +381,34 @@ class PVController:
                 raise
         else:
             self._remember(created)
+        await self.client.drop_intent(pv_name)
         await self.client.event(claim, "Normal", "ProvisioningSucceeded",
                                 f"Successfully provisioned volume {pv_name} using {provisioner}",
                                 "persistentvolume-controller")
         self.claim_queue.add(key)
+
+    async def _recover(self) -> None:
+        """Finish or undo provisioning that a crash interrupted (see ``_provision``)."""
+        for pv_name, intent in (await self.client.intents()).items():
+            claim = intent.get("claim") or {}
+            meta = claim.get("metadata") or {}
+            if f"provision/{meta.get('uid')}" in self.ops and not self.ops[f"provision/{meta.get('uid')}"].done():
+                continue
+            if await self.client.get("v1", "PersistentVolume", None, pv_name) is not None:
+                await self.client.drop_intent(pv_name)
+                continue
+            live = await self.client.get("v1", "PersistentVolumeClaim", meta.get("namespace"), meta.get("name", ""))
+            if live is not None and live["metadata"].get("uid") == meta.get("uid"):
+                # OBSERVATION: the claim still wants its volume: provisioning runs again.
+                self.claim_queue.add((meta.get("namespace") or "", meta.get("name", "")))
+                continue
+            # OBSERVATION: the claim is gone: the backend volume made for it must go too.
+            driver = get_driver(intent.get("provisioner", ""))
+            if driver is not None:
+                result = await driver.provision(self._request(claim, intent["class"], pv_name))
+                await driver.delete(self._volume_for(claim, intent["class"], result))
+            log.info("removed backend volume %s: its claim was deleted while it was provisioned", pv_name)
+            await self.client.drop_intent(pv_name)
 
     async def _delete_volume(self, name: str, finalize_only: bool = False) -> None:
         """Reclaim Delete: backend volume first, then the PV object (never the other way round)."""
@@ -409,8 +434,8 @@ class PVController:
                     await self.client.event(pv, "Warning", "VolumeFailedDelete", str(e), "persistentvolume-controller")
                     raise
         fins = pv["metadata"].get("finalizers") or []
-        if PV_CONTROLLER_FINALIZER in fins:
-            pv["metadata"]["finalizers"] = [f for f in fins if f != PV_CONTROLLER_FINALIZER]
+        if decide.PV_CONTROLLER_FINALIZER in fins:
+            pv["metadata"]["finalizers"] = [f for f in fins if f != decide.PV_CONTROLLER_FINALIZER]
             pv = await self.client.update(pv)
         if not finalize_only:
             await self.client.delete("v1", "PersistentVolume", None, name, uid=pv["metadata"]["uid"])

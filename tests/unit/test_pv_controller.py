@@ -1,0 +1,243 @@
+"""The storage controllers running in process over a real SQLite store and real directories.
+
+Each test starts the registry and every controller of ``orlop up`` (no HTTP), makes the
+objects a user would, and waits (bounded) for what Kubernetes would show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from orlop import drivers
+from orlop.client import LocalClient
+from orlop.drivers import ProvisionRequest
+from orlop.drivers.localpath import LocalPathDriver
+from orlop.registry.core import Registry
+from orlop.store.sqlite import SQLiteStore
+from orlop.up import DEFAULT_CLASS, bootstrap, start_controllers
+
+
+async def until(cond: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "") -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await cond()
+        if got:
+            return got
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Cluster:
+    def __init__(self, tmp: str):
+        self.tmp = tmp
+        self.volumes_dir = os.path.join(tmp, "volumes")
+        self.store = SQLiteStore(os.path.join(tmp, "store.db"))
+        self.registry = Registry(self.store)
+        self.client = LocalClient(self.registry, "test")
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        drivers.register(LocalPathDriver(self.volumes_dir, node_name="node-1"))
+        await bootstrap(self.registry, default_class=True)
+        self.tasks = start_controllers(self.registry)
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.store.close()
+
+    async def get(self, kind: str, name: str, ns: str | None = "default") -> dict[str, Any] | None:
+        api = "storage.k8s.io/v1" if kind == "StorageClass" else "v1"
+        return await self.client.get(api, kind, None if kind in ("PersistentVolume", "StorageClass") else ns, name)
+
+    async def phase(self, kind: str, name: str) -> str | None:
+        obj = await self.get(kind, name)
+        return None if obj is None else (obj.get("status") or {}).get("phase")
+
+
+@pytest.fixture
+async def cluster(tmp_path):
+    c = Cluster(str(tmp_path))
+    await c.start()
+    yield c
+    await c.stop()
+
+
+def pv(name: str, size: str, cls: str = "manual", policy: str = "Retain", path: str = "/tmp/orlop-test") -> dict:
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"storageClassName": cls, "capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": policy, "hostPath": {"path": path}}}
+
+
+def pvc(name: str, size: str, cls: str | None = "manual") -> dict:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if cls is not None:
+        spec["storageClassName"] = cls
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": "default"},
+            "spec": spec}
+
+
+async def test_seed000_static_binding_smallest_fit(cluster):
+    for name, size in (("pv-1gi", "1Gi"), ("task-pv-volume", "10Gi"), ("pv-20gi", "20Gi")):
+        await cluster.client.create(pv(name, size))
+    await cluster.client.create(pvc("task-pv-claim", "3Gi"))
+    await until(lambda: cluster.phase("PersistentVolumeClaim", "task-pv-claim"), what="claim phase")
+    claim = await until(lambda: _bound(cluster, "task-pv-claim"), what="Bound")
+    assert claim["spec"]["volumeName"] == "task-pv-volume"
+    assert claim["status"]["capacity"] == {"storage": "10Gi"}
+    assert claim["metadata"]["annotations"] == {"pv.kubernetes.io/bind-completed": "yes",
+                                                "pv.kubernetes.io/bound-by-controller": "yes"}
+    vol = await cluster.get("PersistentVolume", "task-pv-volume")
+    assert vol["status"]["phase"] == "Bound" and vol["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+    assert await cluster.phase("PersistentVolume", "pv-1gi") == "Available"
+
+
+async def _bound(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    claim = await cluster.get("PersistentVolumeClaim", name)
+    return claim if claim and (claim.get("status") or {}).get("phase") == "Bound" else None
+
+
+async def test_dynamic_provisioning_and_delete_reclaim_on_disk(cluster):
+    await cluster.client.create(pvc("data", "1Gi", cls=None))       # default class local-path
+    claim = await until(lambda: _bound(cluster, "data"), what="provisioned claim Bound")
+    assert claim["spec"]["storageClassName"] == DEFAULT_CLASS["metadata"]["name"]
+    vol = await cluster.get("PersistentVolume", claim["spec"]["volumeName"])
+    path = vol["spec"]["hostPath"]["path"]
+    assert vol["metadata"]["name"] == f"pvc-{claim['metadata']['uid']}" and os.path.isdir(path)
+    assert vol["metadata"]["finalizers"] == ["kubernetes.io/pv-controller", "kubernetes.io/pv-protection"] or \
+        set(vol["metadata"]["finalizers"]) == {"kubernetes.io/pv-controller", "kubernetes.io/pv-protection"}
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "data")
+    await until(lambda: _gone(cluster, "PersistentVolume", vol["metadata"]["name"]), what="PV deleted")
+    assert not os.path.exists(path)
+    assert await cluster.client.intents() == {}
+
+
+async def _gone(cluster: Cluster, kind: str, name: str) -> bool:
+    return await cluster.get(kind, name) is None
+
+
+async def test_retain_keeps_data_and_admin_makes_it_available_again(cluster):
+    await cluster.client.create({**DEFAULT_CLASS, "metadata": {"name": "keep"}, "reclaimPolicy": "Retain"})
+    await cluster.client.create(pvc("kept", "1Gi", cls="keep"))
+    claim = await until(lambda: _bound(cluster, "kept"), what="Bound")
+    name = claim["spec"]["volumeName"]
+    path = (await cluster.get("PersistentVolume", name))["spec"]["hostPath"]["path"]
+    with open(os.path.join(path, "f"), "w") as f:
+        f.write("data")
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "kept")
+    await until(lambda: _phase_is(cluster, name, "Released"), what="Released")
+    assert open(os.path.join(path, "f")).read() == "data"
+    vol = await cluster.get("PersistentVolume", name)
+    del vol["spec"]["claimRef"]
+    await cluster.client.update(vol)
+    await until(lambda: _phase_is(cluster, name, "Available"), what="Available again")
+
+
+async def _phase_is(cluster: Cluster, name: str, phase: str) -> bool:
+    return await cluster.phase("PersistentVolume", name) == phase
+
+
+async def test_recycle_scrubs_hostpath_and_makes_volume_available(cluster, tmp_path):
+    root = tmp_path / "tmp-like"
+    os.makedirs(root / "sub")
+    (root / "a.txt").write_text("x")
+    (root / ".hidden").write_text("y")
+    await cluster.client.create(pv("recycled", "1Gi", policy="Recycle", path=str(root)))
+    await cluster.client.create(pvc("user", "1Gi"))
+    await until(lambda: _bound(cluster, "user"), what="Bound")
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "user")
+    await until(lambda: _phase_is(cluster, "recycled", "Available"), what="recycled volume Available")
+    assert os.path.isdir(root) and os.listdir(root) == []
+    vol = await cluster.get("PersistentVolume", "recycled")
+    assert "claimRef" not in vol["spec"]
+
+
+async def test_deleting_a_bound_pv_first_still_deletes_the_backend(cluster):
+    await cluster.client.create(pvc("first", "1Gi", cls=None))
+    claim = await until(lambda: _bound(cluster, "first"), what="Bound")
+    name = claim["spec"]["volumeName"]
+    path = (await cluster.get("PersistentVolume", name))["spec"]["hostPath"]["path"]
+    await cluster.client.delete("v1", "PersistentVolume", None, name)
+    await asyncio.sleep(0.5)
+    vol = await cluster.get("PersistentVolume", name)
+    assert vol is not None and vol["metadata"].get("deletionTimestamp") and os.path.isdir(path)
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "first")
+    await until(lambda: _gone(cluster, "PersistentVolume", name), what="PV gone")
+    assert not os.path.exists(path)
+
+
+async def test_expansion_grows_pv_and_claim(cluster):
+    await cluster.client.create(pvc("grow", "1Gi", cls=None))
+    claim = await until(lambda: _bound(cluster, "grow"), what="Bound")
+    claim["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    await cluster.client.update(claim)
+
+    async def grown() -> bool:
+        c = await cluster.get("PersistentVolumeClaim", "grow")
+        return c["status"].get("capacity", {}).get("storage") == "2Gi" and not c["status"].get("conditions")
+    await until(grown, what="claim capacity 2Gi")
+    vol = await cluster.get("PersistentVolume", claim["spec"]["volumeName"])
+    assert vol["spec"]["capacity"]["storage"] == "2Gi"
+
+
+async def test_interrupted_provisioning_is_finished_or_undone(tmp_path):
+    """A crash after the backend volume was made but before its PV: the next start finishes it
+    (claim still there) or removes the volume (claim gone) — nothing is orphaned."""
+    c = Cluster(str(tmp_path))
+    drv = LocalPathDriver(c.volumes_dir, node_name="node-1")
+    drivers.register(drv)
+    await bootstrap(c.registry, default_class=True)
+    cls = await c.get("StorageClass", "local-path")
+    kept = await c.client.create(pvc("kept", "1Gi", cls="local-path"))
+    gone = await c.client.create(pvc("gone", "1Gi", cls="local-path"))
+    made = {}
+    for claim in (kept, gone):   # what _provision did before the "crash"
+        name = f"pvc-{claim['metadata']['uid']}"
+        await c.client.put_intent(name, {"claim": claim, "class": cls, "provisioner": "orlop.io/local-path"})
+        result = await drv.provision(ProvisionRequest(claim=claim, storage_class=cls, volume_name=name,
+                                                      size_bytes=1 << 30))
+        made[claim["metadata"]["name"]] = result.source["hostPath"]["path"]
+    gone["metadata"]["finalizers"] = []
+    await c.client.update(gone)
+    await c.client.delete("v1", "PersistentVolumeClaim", "default", "gone")
+    assert await c.get("PersistentVolumeClaim", "gone") is None
+    c.tasks = start_controllers(c.registry)        # the restart
+    try:
+        claim = await until(lambda: _bound(c, "kept"), what="interrupted claim Bound")
+        vol = await c.get("PersistentVolume", claim["spec"]["volumeName"])
+        assert vol["spec"]["hostPath"]["path"] == made["kept"]    # the same directory, reused
+        await until(lambda: _not_exists(made["gone"]), what="orphan removed")
+        await until(lambda: _no_intents(c), what="intents cleared")
+    finally:
+        await c.stop()
+
+
+async def _not_exists(path: str) -> bool:
+    return not os.path.exists(path)
+
+
+async def _no_intents(c: Cluster) -> bool:
+    return await c.client.intents() == {}
+
+
+async def test_pending_claim_event_says_why_each_volume_did_not_fit(cluster):
+    await cluster.client.create(pv("small", "1Gi"))
+    await cluster.client.create(pv("slow", "5Gi", cls="slow"))
+    for name in ("small", "slow"):
+        await until(lambda name=name: _phase_is(cluster, name, "Available"), what="volumes Available")
+    await cluster.client.create(pvc("big", "3Gi", cls=""))
+
+    async def event() -> str | None:
+        items, _ = await cluster.client.list("v1", "Event", "default")
+        msgs = [e["message"] for e in items if e["involvedObject"]["name"] == "big" and e["reason"] == "FailedBinding"]
+        return msgs[0] if msgs else None
+    msg = await until(event, what="FailedBinding event")
+    assert msg.startswith("no persistent volumes available for this claim and no storage class is set")
+    assert 'slow: storageClassName "slow" != ""' in msg and "small" in msg
