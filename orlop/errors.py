@@ -94,7 +94,8 @@ def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> Statu
     parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
     joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     qualified = f"{kind}.{group}" if group else kind
-    return StatusError(422, "Invalid", f'{qualified} "{name}" is invalid: {joined}',
+    subject = f'{qualified} "{name}"' if qualified else f'"{name}"'
+    return StatusError(422, "Invalid", f"{subject} is invalid: {joined}",
                        name=name, group=group, kind=kind, causes=causes)
 
 

@@ -19,21 +19,20 @@ from typing import Any
 from urllib.parse import unquote
 
 import orjson
-import yaml
 from aiohttp import web
 
 from .. import errors
-from ..errors import StatusError, bad_request, not_found
+from ..errors import Cause, StatusError, bad_request, invalid, not_found
 from ..registry import resources as resmod
 from ..registry.core import (
     DeleteOptions,
     ListOptions,
     Registry,
     WriteOptions,
-    yaml_to_json,
 )
 from ..registry.resources import Resource
 from . import discovery, protobuf
+from .decoding import decode_body, unrecognized
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,9 @@ def status_response(err: StatusError) -> web.Response:
 
 
 def _warning_header(msg: str) -> str:
+    """RFC 7234 warn-text: quotes and backslashes escaped, anything unprintable as \\uXXXX."""
     escaped = msg.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(ch if 0x20 <= ord(ch) < 0x7F else f"\\u{ord(ch):04x}" for ch in escaped)
     return f'299 - "{escaped}"'
 
 
@@ -140,6 +141,8 @@ class ApiServer:
                 f"the request body is larger than the limit of {MAX_BODY} bytes"))
         except (asyncio.CancelledError, ConnectionResetError):
             raise
+        except RecursionError:
+            return status_response(bad_request("the object is nested too deeply"))
         except web.HTTPException as e:
             return status_response(StatusError(e.status, e.reason.replace(" ", ""), e.text or e.reason))
         except Exception as e:  # noqa: BLE001 - a bug must still answer a Status, never a traceback
@@ -156,6 +159,10 @@ class ApiServer:
         raw = request.path
         parts = [unquote(p) for p in raw.split("/") if p]
         path = "/" + "/".join(parts)
+        non_resource = path in ("/version", "/api", "/apis") or parts[:1] in (["healthz"], ["livez"], ["readyz"],
+                                                                              ["openapi"])
+        if non_resource and request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed(f"the server does not allow this method on {path}")
         if path in ("/healthz", "/livez", "/readyz") or (len(parts) == 2 and parts[0] in ("healthz", "livez", "readyz")):
             if parts[0] == "readyz" and not self.ready:
                 return web.Response(text="[-]ready failed: not ready\nreadyz check failed", status=500)
@@ -236,44 +243,59 @@ class ApiServer:
         return Target(res, namespace, name, sub)
 
     # ------------------------------------------------------------- bodies
-    async def _body(self, request: web.Request, target: Target) -> Any:
+    async def _body(self, request: web.Request, target: Target, opts: WriteOptions | None = None) -> Any:
         raw = await request.read()
         ctype = (request.content_type or "application/json").lower()
+        kind = target.res.kind if target.subresource != "scale" else "Scale"
         if not raw:
-            raise bad_request("the request body is empty")
+            raise unrecognized(kind, "the request body is empty")
         if ctype == protobuf.CONTENT_TYPE or raw.startswith(protobuf.MAGIC):
             # kubectl's typed clients (create namespace/secret/configmap/service) send protobuf.
             return protobuf.decode_k8s_protobuf(raw)
         # application/octet-stream: what the kubernetes Python client (37.x) labels its JSON bodies.
-        if ctype in ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "*/*", "",
-                     "application/octet-stream"):
-            try:
-                if ctype == "application/json" or raw.lstrip()[:1] in (b"{", b"["):
-                    return orjson.loads(raw)
-                loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-                return yaml_to_json(yaml.load(raw, Loader=loader))  # noqa: S506 - safe loader
-            except (orjson.JSONDecodeError, yaml.YAMLError, ValueError) as e:
-                kind = target.res.kind
-                first = str(e).splitlines()[0] if str(e) else type(e).__name__
-                raise bad_request(f'{kind} in version "{target.res.version}" cannot be handled as a {kind}: {first}') from None
-        raise errors.unsupported_media_type(
-            f'the body of the request was in an unknown format - accepted media types include: application/json, '
-            f'application/yaml, application/vnd.kubernetes.protobuf (got "{ctype}")')
+        if ctype not in ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "*/*", "",
+                         "application/octet-stream"):
+            raise errors.unsupported_media_type(
+                f'the body of the request was in an unknown format - accepted media types include: application/json, '
+                f'application/yaml, application/vnd.kubernetes.protobuf (got "{ctype}")')
+        strict = opts is not None and opts.field_validation == "Strict"
+        body, duplicates = decode_body(raw, kind, strict)
+        if duplicates:
+            msg = ", ".join(f'duplicate field "{d}"' for d in duplicates)
+            raise bad_request(f'{kind} in version "{target.res.version}" cannot be handled as a {kind}: '
+                              f"strict decoding error: {msg}")
+        if not isinstance(body, dict):
+            raise unrecognized(kind, f"couldn't get version/kind; json parse error: expected an object, got "
+                                     f"{type(body).__name__}")
+        return body
 
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
         q = request.query
+        kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(request.method,
+                                                                                             "CreateOptions")
+        causes = []
         dry = q.getall("dryRun", [])
         for d in dry:
             if d != "All":
-                raise bad_request(f'Invalid dryRun value "{d}": supported value is "All"')
+                causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{d}": supported values: "All"',
+                                    "dryRun"))
         fm = q.get("fieldManager", "")
         if len(fm) > 128:
-            raise bad_request("fieldManager: Too long: may not be more than 128 bytes")
-        fv = q.get("fieldValidation", "") or ("Ignore" if request.method in ("PATCH",) else "Ignore")
+            causes.append(Cause("FieldValueTooLong", "Too long: may not be more than 128 bytes", "fieldManager"))
+        # Kubernetes' default is Warn: unknown fields are dropped and reported in a Warning header.
+        fv = q.get("fieldValidation", "") or "Warn"
         if fv not in ("Ignore", "Warn", "Strict"):
-            raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", "Strict", got {fv!r}')
+            causes.append(Cause("FieldValueNotSupported",
+                                f'Unsupported value: "{fv}": supported values: "Ignore", "Strict", "Warn"',
+                                "fieldValidation"))
         force = q.get("force")
+        if force is not None and request.method == "PATCH" and \
+                (request.content_type or "").lower() != "application/apply-patch+yaml":
+            causes.append(Cause("FieldValueForbidden", "Forbidden: may not be specified for non-apply patch",
+                                "force"))
+        if causes:
+            raise invalid(kind, "", causes, "meta.k8s.io")
         return WriteOptions(field_manager=fm, field_validation=fv, dry_run=bool(dry), force=_bool(force))
 
     @staticmethod
@@ -341,7 +363,7 @@ class ApiServer:
                     raise StatusError(405, "MethodNotAllowed",
                                       "the server does not allow this method on the requested resource")
                 opts = self._write_options(request)
-                body = await self._body(request, t)
+                body = await self._body(request, t, opts)
                 obj = await reg.create(t.res, t.namespace, body, opts, self._manager_default(request))
                 return self._respond(request, t, obj, 201, opts.warnings)
             if m == "DELETE":
@@ -359,7 +381,7 @@ class ApiServer:
             return self._respond(request, t, obj)
         if m == "PUT":
             opts = self._write_options(request)
-            body = await self._body(request, t)
+            body = await self._body(request, t, opts)
             obj, created = await reg.update(t.res, t.namespace, name, body, opts, subresource=t.subresource,
                                             manager_default=self._manager_default(request))
             return self._respond(request, t, obj, 201 if created else 200, opts.warnings)
@@ -388,7 +410,7 @@ class ApiServer:
             return json_response(await reg.get_scale(t.res, t.namespace, t.name or ""))
         opts = self._write_options(request)
         if m == "PUT":
-            body = await self._body(request, t)
+            body = await self._body(request, t, opts)
             return json_response(await reg.update_scale(t.res, t.namespace, t.name or "", body, opts,
                                                         manager_default=self._manager_default(request)))
         if m == "PATCH":
@@ -405,6 +427,19 @@ class ApiServer:
         limit = _int(q, "limit") or 0
         if limit < 0:
             raise bad_request("limit must be non-negative")
+        match = q.get("resourceVersionMatch", "")
+        if match:
+            if match not in ("Exact", "NotOlderThan"):
+                cause = Cause("FieldValueNotSupported",
+                              f'Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"',
+                              "resourceVersionMatch")
+            elif not q.get("resourceVersion"):
+                cause = Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden unless "
+                              "resourceVersion is provided", "resourceVersionMatch")
+            else:
+                cause = None
+            if cause is not None:
+                raise invalid("ListOptions", "", [cause], "meta.k8s.io")
         return ListOptions(label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
                            limit=limit, continue_token=q.get("continue", ""),
                            resource_version=q.get("resourceVersion", ""))
@@ -435,6 +470,10 @@ class ApiServer:
         if grace is None:
             grace = _int(q, "gracePeriodSeconds")
         dry = body.get("dryRun") or q.getall("dryRun", [])
+        if not isinstance(dry, list) or any(d != "All" for d in dry):
+            raise invalid("DeleteOptions", "", [Cause("FieldValueNotSupported",
+                                                      f'Unsupported value: {dry!r}: supported values: "All"',
+                                                      "dryRun")], "meta.k8s.io")
         if not isinstance(policy, str):
             raise bad_request("propagationPolicy must be a string")
         return DeleteOptions(propagation_policy=policy, uid=pre.get("uid"),

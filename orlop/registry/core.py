@@ -183,6 +183,7 @@ class Registry:
         return self.to_version(res, decode(kv.value, kv.mod_revision))
 
     async def list(self, res: Resource, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
+        self.check_list_options(res, opts)
         sel = _selectors()
         label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
         field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
@@ -199,7 +200,15 @@ class Registry:
         rev = 0
         batch = max(opts.limit, 500) if opts.limit else 0
         while True:
-            kvs, rev = await self.store.list(prefix, start_after=start, limit=batch)
+            try:
+                kvs, rev = await self.store.list(prefix, start_after=start, limit=batch, at_revision=list_rv)
+            except Compacted:
+                raise expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start "
+                    "a new list without the continue parameter, or use the continue token in this response to "
+                    "retrieve the remainder of the results. Continuing with the provided token results in an "
+                    "inconsistent list - objects that were created, modified, or deleted between the time the first "
+                    "chunk was returned and now may show up in the list.") from None
             for i, kv in enumerate(kvs):
                 obj = decode(kv.value, kv.mod_revision)
                 if self._matches(res, obj, label_sel, field_reqs):
@@ -215,7 +224,7 @@ class Registry:
                 break
             if opts.limit and len(items) >= opts.limit:
                 # Page full exactly at a batch boundary: is there anything after it?
-                more = bool((await self.store.list(prefix, start_after=last_key, limit=1))[0])
+                more = bool((await self.store.list(prefix, start_after=last_key, limit=1, at_revision=list_rv))[0])
                 break
             start = last_key
         meta: dict[str, Any] = {"resourceVersion": str(list_rv or rev)}
@@ -237,6 +246,8 @@ class Registry:
 
     def check_list_options(self, res: Resource, opts: ListOptions) -> None:
         """Raise the 400 a bad selector or resourceVersion deserves, before any response is started."""
+        if opts.continue_token and opts.resource_version not in ("", None):
+            raise bad_request("specifying resource version is not allowed when using continue")
         sel = _selectors()
         if opts.label_selector:
             sel.parse_label_selector(opts.label_selector)
@@ -366,7 +377,7 @@ class Registry:
         if meta.get("resourceVersion"):
             raise bad_request("resourceVersion should not be set on objects to be created")
         if not meta.get("name") and not meta.get("generateName"):
-            raise invalid(res.kind, "", [Cause("FieldValueRequired", "name or generateName is required",
+            raise invalid(res.kind, "", [Cause("FieldValueRequired", "Required value: name or generateName is required",
                                                "metadata.name")], res.group)
         for server_field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                              "selfLink"):
@@ -536,6 +547,12 @@ class Registry:
             except StatusError as e:
                 if e.reason == "Conflict" and not want_rv and e.code == 409 and "modified" in e.message:
                     continue
+                if e.code == 400 and "cannot be handled as" in e.message:
+                    # The patch produced an object that does not decode: Kubernetes blames the patch (422).
+                    detail = e.message.split(": ", 1)[-1]
+                    patched = orjson.dumps(new).decode()
+                    raise invalid("", "", [Cause("FieldValueInvalid", f"Invalid value: {orjson.dumps(patched[:4096]).decode()}: {detail}",
+                                                 "patch")]) from None
                 raise
         raise conflict(res.plural, name, res.group)
 
@@ -590,7 +607,7 @@ class Registry:
                 raise invalid("DeleteOptions", "", [Cause(
                     "FieldValueNotSupported",
                     f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
-                    "propagationPolicy")])
+                    "propagationPolicy")], "meta.k8s.io")
             if policy == "Orphan" and "orphan" not in finalizers:
                 finalizers.append("orphan")
             if policy == "Foreground" and "foregroundDeletion" not in finalizers:
@@ -679,6 +696,10 @@ class Registry:
                     raise unsupported_media_type(f"{patch_type} is not supported on the scale subresource")
             if not isinstance(scale, dict):
                 raise bad_request("Scale must be a JSON object")
+            if scale.get("kind") not in (None, "", "Scale") or \
+                    scale.get("apiVersion") not in (None, "", "autoscaling/v1"):
+                raise bad_request(f"the object provided is unrecognized (must be of type Scale): "
+                                  f"{scale.get('apiVersion')}, Kind={scale.get('kind')}")
             spec = scale.get("spec")
             replicas = spec.get("replicas", 0) if isinstance(spec, dict) else None
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:

@@ -79,8 +79,13 @@ class Store(abc.ABC):
     async def get(self, key: str) -> KeyValue | None: ...
 
     @abc.abstractmethod
-    async def list(self, prefix: str, start_after: str = "", limit: int = 0) -> tuple[list[KeyValue], int]:
-        """Values under prefix in key order (after start_after), and the store revision they were read at."""
+    async def list(self, prefix: str, start_after: str = "", limit: int = 0,
+                   at_revision: int = 0) -> tuple[list[KeyValue], int]:
+        """Values under prefix in key order (after start_after), and the store revision they were read at.
+
+        With ``at_revision``, the values as they were at that revision (a consistent snapshot
+        across the pages of one list); raises Compacted if that history is gone.
+        """
 
     @abc.abstractmethod
     async def count(self, prefix: str, start_after: str = "") -> int:

@@ -132,12 +132,15 @@ class SQLiteStore(Store):
             return KeyValue(*row) if row else None
         return await self._read(q)
 
-    async def list(self, prefix: str, start_after: str = "", limit: int = 0) -> tuple[list[KeyValue], int]:
+    async def list(self, prefix: str, start_after: str = "", limit: int = 0,
+                   at_revision: int = 0) -> tuple[list[KeyValue], int]:
         def q(c: sqlite3.Connection) -> tuple[list[KeyValue], int]:
             c.execute("BEGIN")
             try:
                 rev = c.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
                 lo = max(prefix, start_after + "\x00") if start_after else prefix
+                if at_revision and at_revision < rev:
+                    return self._snapshot(c, prefix, lo, limit, at_revision), at_revision
                 sql = "SELECT key, value, mod_rev, create_rev FROM kv WHERE key>=? AND key<? ORDER BY key"
                 args: tuple[Any, ...] = (lo, prefix_end(prefix))
                 if limit:
@@ -148,6 +151,31 @@ class SQLiteStore(Store):
                 c.execute("COMMIT")
             return rows, rev
         return await self._read(q)
+
+    @staticmethod
+    def _snapshot(c: sqlite3.Connection, prefix: str, lo: str, limit: int, at: int) -> list[KeyValue]:
+        """Keys in [lo, end of prefix) as they were at revision ``at``: current rows, with every key
+        changed since rolled back to the value before its first later change."""
+        compacted = c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
+        if at < compacted:
+            raise Compacted(at, compacted)
+        hi = prefix_end(prefix)
+        state: dict[str, KeyValue | None] = {
+            k: KeyValue(k, v, m, cr) for k, v, m, cr in c.execute(
+                "SELECT key, value, mod_rev, create_rev FROM kv WHERE key>=? AND key<? AND mod_rev<=?", (lo, hi, at))}
+        first: dict[str, tuple[int, bytes | None]] = {}
+        for key, rev, prev in c.execute(
+                "SELECT key, rev, prev FROM log WHERE rev>? AND key>=? AND key<? ORDER BY rev", (at, lo, hi)):
+            first.setdefault(key, (rev, prev))
+        for key, (_rev, prev) in first.items():
+            if prev is None:
+                state[key] = None          # created after the snapshot
+                continue
+            row = c.execute("SELECT max(rev) FROM log WHERE key=? AND rev<=?", (key, at)).fetchone()
+            mod = row[0] if row and row[0] else compacted
+            state[key] = KeyValue(key, prev, mod, mod)
+        out = sorted((kv for kv in state.values() if kv is not None), key=lambda kv: kv.key)
+        return out[:limit] if limit else out
 
     async def count(self, prefix: str, start_after: str = "") -> int:
         lo = max(prefix, start_after + "\x00") if start_after else prefix

@@ -198,3 +198,20 @@ def test_acknowledged_write_survives_kill_9(tmp_path):
             await s.close()
 
     asyncio.run(check())
+
+
+async def test_list_at_revision_is_a_consistent_snapshot(store):
+    for i in range(6):
+        await store.create(f"/s/{i}", b"v0")
+    snap = await store.current_revision()
+    kv3 = await store.get("/s/3")
+    await store.update("/s/3", b"v1", kv3.mod_revision)     # modified after the snapshot
+    await store.delete("/s/4")                               # deleted after
+    await store.create("/s/35", b"new")                      # created after
+    page, rev = await store.list("/s/", start_after="/s/2", limit=3, at_revision=snap)
+    assert rev == snap
+    assert [(kv.key, kv.value) for kv in page] == [("/s/3", b"v0"), ("/s/4", b"v0"), ("/s/5", b"v0")]
+    assert page[0].mod_revision == kv3.mod_revision
+    await store.compact(1)
+    with pytest.raises(Compacted):
+        await store.list("/s/", at_revision=snap)
