@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...client import LocalClient
-from ...drivers import DriverError, ProvisionRequest, driver_for_volume, get_driver, recycler_for
+from ...drivers import DriverError, ProvisionRequest, Retryable, driver_for_volume, get_driver, recycler_for
 from ...errors import StatusError
 from ...quantity import format_quantity, parse_quantity
 from ..base import Informers, WorkQueue, key_of
@@ -44,6 +44,19 @@ WAKE_PER_VOLUME = 4      # waiting claims re-synced when a volume becomes Availa
 
 def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# In-tree plugin names by volume source, for Kubernetes' "no volume plugin matched" messages.
+_SOURCE_PLUGINS = {"rbd": "kubernetes.io/rbd", "glusterfs": "kubernetes.io/glusterfs", "nfs": "kubernetes.io/nfs",
+                   "cephfs": "kubernetes.io/cephfs", "iscsi": "kubernetes.io/iscsi", "fc": "kubernetes.io/fc",
+                   "local": "kubernetes.io/local-volume", "hostPath": "kubernetes.io/host-path"}
+
+
+def plugin_name(pv: dict[str, Any]) -> str:
+    spec = pv.get("spec") or {}
+    if isinstance(spec.get("csi"), dict):
+        return str(spec["csi"].get("driver", ""))
+    return next((p for k, p in _SOURCE_PLUGINS.items() if k in spec), "")
 
 
 def _available(pv: dict[str, Any]) -> bool:
@@ -420,25 +433,31 @@ class PVController:
         policy = (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy")
         if policy == "Delete":
             driver = driver_for_volume(pv)
-            if driver is None:
-                if not finalize_only:
-                    await self.client.event(pv, "Warning", "VolumeFailedDelete",
-                                            "error getting deleter volume plugin for volume "
-                                            f'"{name}": no deletable volume plugin matched',
-                                            "persistentvolume-controller")
-                    raise RuntimeError("no deleter")
-            else:
-                try:
-                    await driver.delete(pv)
-                except DriverError as e:
-                    await self.client.event(pv, "Warning", "VolumeFailedDelete", str(e), "persistentvolume-controller")
-                    raise
+            try:
+                if driver is None:
+                    raise DriverError("NoDeleter", f"no volume plugin matched name: {plugin_name(pv)}")
+                await driver.delete(pv)
+            except Retryable as e:
+                await self.client.event(pv, "Warning", "VolumeFailedDelete", str(e), "persistentvolume-controller")
+                raise
+            except DriverError as e:
+                # OBSERVATION: pv is "Released" and cannot be deleted: "Failed", as Kubernetes leaves it.
+                await self._fail(pv, "VolumeFailedDelete", str(e))
+                return
         fins = pv["metadata"].get("finalizers") or []
         if decide.PV_CONTROLLER_FINALIZER in fins:
             pv["metadata"]["finalizers"] = [f for f in fins if f != decide.PV_CONTROLLER_FINALIZER]
             pv = await self.client.update(pv)
         if not finalize_only:
             await self.client.delete("v1", "PersistentVolume", None, name, uid=pv["metadata"]["uid"])
+
+    async def _fail(self, pv: dict[str, Any], reason: str, message: str) -> None:
+        """updateVolumePhaseWithEvent(Failed): the phase, its message, and a Warning event."""
+        if (pv.get("status") or {}).get("phase") != "Failed" or pv["status"].get("message") != message:
+            pv["status"] = {**(pv.get("status") or {}), "phase": "Failed", "message": message,
+                            "lastPhaseTransitionTime": now_rfc3339()}
+            self._remember(await self.client.update(pv, subresource="status"))
+        await self.client.event(pv, "Warning", reason, message, "persistentvolume-controller")
 
     async def _recycle_volume(self, name: str) -> None:
         pv = await self.client.get("v1", "PersistentVolume", None, name)
