@@ -95,7 +95,9 @@ def pvc(name: str, labels: dict[str, str] | None = None, storage: str = "1Gi", s
 def pv(name: str, reclaim: str | None = None, storage: str = "10Gi", sc: str = "manual",
        labels: dict[str, str] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"storageClassName": sc, "capacity": {"storage": storage},
-                            "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/data"}}
+                            "accessModes": ["ReadWriteOnce"],
+                            # A path of its own: a Delete reclaim of this PV may really remove it.
+                            "hostPath": {"path": f"/tmp/orlop-e2e-pv/{name}"}}
     if reclaim:
         spec["persistentVolumeReclaimPolicy"] = reclaim
     return {"apiVersion": "v1", "kind": "PersistentVolume",

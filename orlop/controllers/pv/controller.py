@@ -30,6 +30,7 @@ from typing import Any
 from ...client import LocalClient
 from ...drivers import DriverError, ProvisionRequest, Retryable, driver_for_volume, get_driver, recycler_for
 from ...errors import StatusError
+from ...jsonobj import clone
 from ...quantity import format_quantity, parse_quantity
 from ..base import Informers, WorkQueue, key_of
 from . import decide
@@ -284,6 +285,8 @@ class PVController:
             if decide.PV_CONTROLLER_FINALIZER in (pv["metadata"].get("finalizers") or []):
                 self._start_op(f"delete/{name}", self._delete_volume(name, finalize_only=True))
             return
+        if await self._sync_finalizer(pv):
+            return      # the write re-triggers this sync with the new version
         ref = (pv.get("spec") or {}).get("claimRef")
         claim = None
         if isinstance(ref, dict) and ref.get("name") and \
@@ -304,6 +307,30 @@ class PVController:
             self._start_op(f"recycle/{name}", self._recycle_volume(name))
         if d.writes or d.events or d.enqueue or d.requeue:
             await self._execute(d, queue, name, tag)
+
+    async def _sync_finalizer(self, pv: dict[str, Any]) -> bool:
+        """HonorPVReclaimPolicy: a PV provisioned by an in-tree (kubernetes.io/*) or orlop provisioner with
+        reclaim policy Delete carries ``kubernetes.io/pv-controller``; other policies drop it."""
+        meta = pv["metadata"]
+        provisioner = (meta.get("annotations") or {}).get(decide.ANN_PROVISIONED_BY, "")
+        if not provisioner or meta.get("deletionTimestamp"):
+            return False
+        fins = list(meta.get("finalizers") or [])
+        want = (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy") == "Delete" and (
+            provisioner.startswith("kubernetes.io/") or get_driver(provisioner) is not None)
+        has = decide.PV_CONTROLLER_FINALIZER in fins
+        if want == has:
+            return False
+        new = clone(pv)
+        new["metadata"]["finalizers"] = (fins + [decide.PV_CONTROLLER_FINALIZER] if want
+                                         else [f for f in fins if f != decide.PV_CONTROLLER_FINALIZER])
+        try:
+            self._remember(await self.client.update(new))
+        except StatusError as e:
+            if e.code not in (404, 409):
+                raise
+            self.volume_queue.retry(meta["name"])
+        return True
 
     # ------------------------------------------------------------- operations
     def _start_op(self, name: str, coro: Any) -> None:
