@@ -547,7 +547,7 @@ def test_describe_pv_and_its_events(orlop: Any, cleanup: list[tuple[str, str]]) 
     assert field_value(out, "VolumeMode") == "Filesystem"
     assert field_value(out, "Capacity") == "10Gi"
     assert field_value(out, "Type") == "HostPath (bare host directory volume)"
-    assert field_value(out, "Path") == "/tmp/data"
+    assert field_value(out, "Path") == f"/tmp/orlop-e2e-pv/{name}"
     assert field_value(out, "Events") == "<none>"
 
     live = get_json(orlop, "pv", name)
