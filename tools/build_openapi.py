@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from orlop.registry.resources import RESOURCES  # noqa: E402
 
-DEFAULT_REF = Path("/work/shared/reference/openapi-v3-k8s-1.26")
+# The reference documents live in shared/, beside the repository.
+DEFAULT_REF = ROOT.parent / "shared" / "reference" / "openapi-v3-k8s-1.26"
 DEFAULT_OUT = ROOT / "orlop" / "registry" / "openapi"
 
 # group-version path -> reference file
