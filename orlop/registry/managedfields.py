@@ -47,6 +47,8 @@ from typing import Any, Protocol
 
 from orlop.errors import Cause, StatusError
 
+from ..gofmt import go_quote
+
 GVK = tuple[str, str, str]
 PE = tuple[str, Any]
 Path = tuple[PE, ...]
@@ -324,29 +326,6 @@ def _pe_field(pe: PE) -> str:
     return f"i:{val}"
 
 
-def _go_quote(s: str) -> str:
-    """Go's ``%q``: double-quoted with Go escapes, printable characters kept."""
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-                        "\v": "\\v"}[ch])
-        elif _printable(ch):
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def _printable(ch: str) -> bool:
     """Go's unicode.IsPrint: letters, marks, numbers, punctuation, symbols and ASCII space."""
     return ch == " " or unicodedata.category(ch)[0] in "LMNPS"
@@ -386,7 +365,7 @@ def _to_string(value: Any) -> str:
     if isinstance(value, float):
         return _go_float(value)
     if isinstance(value, str):
-        return _go_quote(value)
+        return go_quote(value)
     if isinstance(value, list):
         return "[" + ",".join(_to_string(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -454,7 +433,7 @@ def _item_pe(types: _Types, fpath: tuple[str, ...], info: _ListInfo, item: Any) 
                 value = types.key_default(fpath + (key,))
                 if value is MISSING:
                     raise _ItemError(f"associative list with keys has an element that omits key field "
-                                     f"{_go_quote(key)} (and doesn't have default value)")
+                                     f"{go_quote(key)} (and doesn't have default value)")
             fields.append((key, _canon(value)))
         return ("k", tuple(sorted(fields)))
     if isinstance(item, dict):
@@ -875,9 +854,9 @@ class _Key:
 
     def printed(self) -> str:
         """How conflict messages name the manager."""
-        text = _go_quote(self.manager)
+        text = go_quote(self.manager)
         if self.subresource:
-            text += f" with subresource {_go_quote(self.subresource)}"
+            text += f" with subresource {go_quote(self.subresource)}"
         if self.operation == "Update":
             text += f" using {self.api_version}"
         return text
@@ -1397,7 +1376,7 @@ def apply(live: Mapping[str, Any] | None, applied: Mapping[str, Any], *, manager
 # --- public: validation ----------------------------------------------------------------------------------
 
 def _invalid(field: str, value: Any, detail: str) -> Cause:
-    shown = _go_quote(value) if isinstance(value, str) else go_json(value)
+    shown = go_quote(value) if isinstance(value, str) else go_json(value)
     return Cause("FieldValueInvalid", f"Invalid value: {shown}: {detail}", field)
 
 

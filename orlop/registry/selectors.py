@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import bad_request
+from ..gofmt import go_quote
 from .resources import RESOURCES
 
 __all__ = [
@@ -111,33 +112,11 @@ def _is_valid_label_value(value: str) -> list[str]:
     return errs
 
 
-def _go_quote(s: str) -> str:
-    """Go's %q (strconv.Quote) for the strings that can appear in selector errors."""
-    out = ['"']
-    for ch in s:
-        code = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-                        "\v": "\\v"}[ch])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def _go_string_slice(values: Sequence[str] | None) -> str:
     """Go's %#v of a []string."""
     if values is None:
         return "[]string(nil)"
-    return "[]string{" + ", ".join(_go_quote(v) for v in values) + "}"
+    return "[]string{" + ", ".join(go_quote(v) for v in values) + "}"
 
 
 def _invalid(path: str, bad_value: str, detail: str) -> str:
@@ -156,7 +135,7 @@ def _aggregate(errors: list[str]) -> str:
 
 def _validate_key(key: str, path: str) -> str | None:
     errs = _is_qualified_name(key)
-    return _invalid(path, _go_quote(key), "; ".join(errs)) if errs else None
+    return _invalid(path, go_quote(key), "; ".join(errs)) if errs else None
 
 
 # ------------------------------------------------------------------ label selectors
@@ -197,16 +176,16 @@ class Requirement:
                                        "for 'Gt', 'Lt' operators, exactly one value is required"))
             for i, v in enumerate(vals):
                 if not re.fullmatch(r"[+-]?[0-9]+", v) or not -(2**63) <= int(v) < 2**63:
-                    errors.append(_invalid(f"{values_path}[{i}]", _go_quote(v),
+                    errors.append(_invalid(f"{values_path}[{i}]", go_quote(v),
                                            "for 'Gt', 'Lt' operators, the value must be an integer"))
         else:
-            supported = ", ".join(_go_quote(o) for o in _VALID_OPERATORS)
+            supported = ", ".join(go_quote(o) for o in _VALID_OPERATORS)
             op_path = f"{path}.operator" if path else "operator"
-            errors.append(f"{op_path}: Unsupported value: {_go_quote(operator)}: supported values: {supported}")
+            errors.append(f"{op_path}: Unsupported value: {go_quote(operator)}: supported values: {supported}")
         for i, v in enumerate(vals):
             verrs = _is_valid_label_value(v)
             if verrs:
-                errors.append(_invalid(f"{values_path}[{i}][{key}]", _go_quote(v), "; ".join(verrs)))
+                errors.append(_invalid(f"{values_path}[{i}][{key}]", go_quote(v), "; ".join(verrs)))
         if errors:
             raise _SelectorError(_aggregate(errors))
         return cls(key, operator, tuple(vals))
@@ -495,7 +474,7 @@ def label_selector_from_dict(selector: Mapping[str, Any] | None) -> LabelSelecto
         for expr in expressions:
             op = _LABEL_SELECTOR_OPERATORS.get(expr.get("operator"))
             if op is None:
-                raise _SelectorError(f"{_go_quote(str(expr.get('operator') or ''))} is not a valid label "
+                raise _SelectorError(f"{go_quote(str(expr.get('operator') or ''))} is not a valid label "
                                      "selector operator")
             raw = expr.get("values")
             values = [str(v) for v in raw] if raw else None
@@ -615,7 +594,7 @@ def convert_field_selector(kind: str, reqs: Sequence[FieldRequirement],
             if kind == "Pod" and field == "spec.host":
                 field = "spec.nodeName"
         elif field not in _META_FIELDS:
-            raise bad_request(f'{_go_quote(field)} is not a known field selector: only "metadata.name", '
+            raise bad_request(f'{go_quote(field)} is not a known field selector: only "metadata.name", '
                               '"metadata.namespace"')
         out.append((field, op, value))
     return out

@@ -30,6 +30,8 @@ from typing import Any
 from orlop.errors import Cause
 from orlop.quantity import ParsedQuantity, parse_quantity_full
 
+from ..gofmt import go_quote
+
 __all__ = [
     "decode_error_message",
     "decode_errors",
@@ -54,32 +56,6 @@ TYPE_INVALID = "FieldValueTypeInvalid"
 
 class GoRaw(str):
     """A value already rendered the way Go's ``%#v`` / ``String()`` would print it."""
-
-
-def go_quote(s: str) -> str:
-    """strconv.Quote."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-                        "\v": "\\v"}[ch])
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif ch == " " or (o < 0x7F) or ch.isprintable():
-            out.append(ch)
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\ufffd")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _go_float(f: float) -> str:

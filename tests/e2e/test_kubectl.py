@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import create_namespace, field_value, get_json, parse_table, unique, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -32,42 +33,6 @@ AGE = re.compile(r"^\d+(s|m|m\d+s|h|h\d+m)$")
 
 # ----------------------------------------------------------------------------------------
 # helpers
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def create_namespace(o: Any, name: str) -> None:
-    """A namespace from a manifest.  (`kubectl create namespace` sends a protobuf body; that path is
-    tested on its own in test_kubectl.py, so a gap there does not hide every other result.)"""
-    o.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
-                                                     "metadata": {"name": name}}))
-
-
-def parse_table(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    """kubectl's column output: header names and rows cut at the header's column starts
-    (tabwriter pads columns by at least 3 spaces, so blank cells keep their place)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    cols = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", lines[0])]
-    rows = []
-    for line in lines[1:]:
-        row = {}
-        for i, (start, name) in enumerate(cols):
-            end = cols[i + 1][0] if i + 1 < len(cols) else None
-            row[name] = line[start:end].strip()
-        rows.append(row)
-    return [name for _, name in cols], rows
-
-
-def field_value(text: str, key: str) -> str | None:
-    """Value of a ``Key:   value`` line of kubectl describe (first match, any indentation)."""
-    m = re.search(rf"^\s*{re.escape(key)}:[ \t]*(.*?)[ \t]*$", text, re.M)
-    return m.group(1) if m else None
-
-
-def get_json(o: Any, *args: str) -> dict[str, Any]:
-    return json.loads(o.kubectl("get", *args, "-o", "json").stdout)
 
 
 def dump(*docs: dict[str, Any]) -> str:
@@ -115,15 +80,6 @@ def event_for(obj: dict[str, Any], event_ns: str, reason: str, message: str) -> 
             "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": event_ns},
             "involvedObject": involved, "reason": reason, "message": message, "type": "Normal",
             "source": {"component": "e2e-suite"}, "firstTimestamp": now, "lastTimestamp": now, "count": 1}
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Background:

@@ -22,13 +22,13 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import yaml
+from helpers import create_namespace, parse_table, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -86,32 +86,6 @@ def printed_name(kind: str, name: str) -> str:
     """How kubectl names an object in 'created'/'unchanged' lines: kind[.group]/name."""
     _, group, _ = RESOURCES[kind]
     return f"{kind.lower()}{'.' + group if group else ''}/{name}"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def create_namespace(o: Any, name: str) -> None:
-    """A namespace from a manifest.  (`kubectl create namespace` sends a protobuf body; that path is
-    tested on its own in test_kubectl.py, so a gap there does not hide every other result.)"""
-    o.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
-                                                     "metadata": {"name": name}}))
-
-
-def parse_table(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    """kubectl's column output: header names and rows cut at the header's column starts
-    (tabwriter pads columns by at least 3 spaces, so blank cells keep their place)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    cols = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", lines[0])]
-    rows = []
-    for line in lines[1:]:
-        row = {}
-        for i, (start, name) in enumerate(cols):
-            end = cols[i + 1][0] if i + 1 < len(cols) else None
-            row[name] = line[start:end].strip()
-        rows.append(row)
-    return [name for _, name in cols], rows
 
 
 # ----------------------------------------------------------------------------------------

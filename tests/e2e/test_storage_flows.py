@@ -14,7 +14,6 @@ PV in the cluster and on the default class, both cluster-wide.  Every wait is bo
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from helpers import field_value, get_json, parse_table
 
 pytestmark = pytest.mark.e2e
 
@@ -45,35 +45,11 @@ def dump(*docs: dict[str, Any]) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def get_json(o: Any, *args: str) -> dict[str, Any]:
-    return json.loads(o.kubectl("get", *args, "-o", "json").stdout)
-
-
-def parse_table(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    """kubectl's column output: header names and rows cut at the header's column starts."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    cols = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", lines[0])]
-    rows = []
-    for line in lines[1:]:
-        row = {}
-        for i, (start, name) in enumerate(cols):
-            end = cols[i + 1][0] if i + 1 < len(cols) else None
-            row[name] = line[start:end].strip()
-        rows.append(row)
-    return [name for _, name in cols], rows
-
-
 def row(o: Any, *args: str) -> dict[str, str]:
     """The single row `kubectl get <args>` prints."""
     _, rows = parse_table(o.kubectl("get", *args).stdout)
     assert len(rows) == 1, rows
     return rows[0]
-
-
-def field_value(text: str, key: str) -> str | None:
-    """Value of a ``Key:   value`` line of kubectl describe (first match, any indentation)."""
-    m = re.search(rf"^\s*{re.escape(key)}:[ \t]*(.*?)[ \t]*$", text, re.M)
-    return m.group(1) if m else None
 
 
 def describe_event_rows(out: str) -> list[list[str]]:

@@ -33,6 +33,7 @@ from ...errors import StatusError
 from ...jsonobj import clone
 from ...quantity import format_quantity, parse_quantity
 from ..base import Informers, WorkQueue, key_of
+from ..protection import pod_uses_claim
 from . import decide
 
 log = logging.getLogger(__name__)
@@ -492,10 +493,7 @@ class PVController:
             return
         ref = (pv.get("spec") or {}).get("claimRef") or {}
         pods, _ = await self.client.list("v1", "Pod", ref.get("namespace") or "default")
-        users = [p["metadata"]["name"] for p in pods
-                 if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-                 and any(isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName") == ref.get("name")
-                         for v in (p.get("spec") or {}).get("volumes") or [])]
+        users = [p["metadata"]["name"] for p in pods if pod_uses_claim(p, ref.get("name", ""))]
         if users:
             # 6-11: a running pod still uses the claim: refuse, and look again later.
             await self.client.event(pv, "Warning", "VolumeFailedRecycle",
