@@ -413,8 +413,7 @@ class Registry:
         return self.to_version(res, obj)
 
     async def update(self, res: Resource, namespace: str | None, name: str, body: Any, opts: WriteOptions,
-                     subresource: str = "", manager_default: str = "unknown",
-                     precondition_rv: int | None = None) -> tuple[dict[str, Any], bool]:
+                     subresource: str = "", manager_default: str = "unknown") -> tuple[dict[str, Any], bool]:
         """PUT semantics. Returns (object, created)."""
         self._check_type_meta(res, body)
         self._check_field_validation(res, body, opts)
@@ -477,18 +476,13 @@ class Registry:
         if opts.dry_run:
             meta["resourceVersion"] = str(old_rev)
             return self.to_version(res, obj)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._namespace_pending(obj):
-            # The last finalizer is gone: the object goes away now.
-            try:
-                rev = await self.store.delete(key, old_rev)
-            except RevisionMismatch:
-                raise conflict(res.plural, meta["name"], res.group) from None
-            except KeyNotFound:
-                raise not_found(res.plural, meta["name"], res.group) from None
-            meta["resourceVersion"] = str(rev)
-            return self.to_version(res, obj)
+        # The last finalizer of an object being deleted is gone: the object goes away now.
+        gone = bool(meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._namespace_pending(obj))
         try:
-            rev = await self.store.update(key, encode(obj), old_rev)
+            if gone:
+                rev = await self.store.delete(key, old_rev)
+            else:
+                rev = await self.store.update(key, encode(obj), old_rev)
         except RevisionMismatch:
             raise conflict(res.plural, meta["name"], res.group) from None
         except KeyNotFound:
