@@ -356,7 +356,7 @@ class Registry:
             raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
                               f"{decode_msg}")
         mf = obj["metadata"].get("managedFields")
-        if mf is not None:
+        if mf is not None and (old is None or mf is not (old.get("metadata") or {}).get("managedFields")):
             causes = causes + managedfields.validate_managed_fields(mf)
         if causes:
             name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
@@ -455,11 +455,27 @@ class Registry:
         defaults.apply_defaults(sres.kind, obj)
         old_cmp = dict(old)
         old_cmp["metadata"] = {k: v for k, v in old_meta.items() if k != "resourceVersion"}
+        if subresource == strategy.BOTH and not opts.trusted:
+            raise not_found(res.plural, meta["name"], res.group)
         if record:
             # Ownership is recorded from the request as defaulted, before the strategy resets fields.
-            managedfields.record_update(old_cmp, obj, manager=self._manager(opts, manager_default),
-                                        gvk=sres.gvk, api_version=res.group_version, now=now_rfc3339(),
-                                        subresource=subresource)
+            manager, now = self._manager(opts, manager_default), now_rfc3339()
+            if subresource == strategy.BOTH:
+                # As the two writes it stands for: the main resource (old status), then /status.
+                main = dict(obj)
+                if "status" in old:
+                    main["status"] = old["status"]
+                else:
+                    main.pop("status", None)
+                main["metadata"] = dict(meta)
+                managedfields.record_update(old_cmp, main, manager=manager, gvk=sres.gvk,
+                                            api_version=res.group_version, now=now)
+                meta["managedFields"] = main["metadata"].get("managedFields")
+                managedfields.record_update(main, obj, manager=manager, gvk=sres.gvk,
+                                            api_version=res.group_version, now=now, subresource="status")
+            else:
+                managedfields.record_update(old_cmp, obj, manager=manager, gvk=sres.gvk,
+                                            api_version=res.group_version, now=now, subresource=subresource)
         recorded = obj["metadata"].get("managedFields")
         strategy.prepare_for_update(sres.kind, obj, old, subresource)
         meta = obj["metadata"]

@@ -45,6 +45,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import orjson
+
 from orlop.errors import Cause, StatusError
 
 from ..gofmt import go_quote
@@ -406,10 +408,22 @@ def _equal(a: Any, b: Any) -> bool:
 
 def _strip_nulls(value: Any) -> Any:
     """A copy without null map values (Go decoding drops them)."""
+    if isinstance(value, (dict, list)):
+        # Fast path (the common case): no null anywhere, so the copy is a plain JSON round trip.
+        try:
+            data = orjson.dumps(value)
+        except TypeError:
+            data = b"null"
+        if b"null" not in data:
+            return orjson.loads(data)
+    return _strip_nulls_slow(value)
+
+
+def _strip_nulls_slow(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+        return {k: _strip_nulls_slow(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_strip_nulls(v) for v in value]
+        return [_strip_nulls_slow(v) for v in value]
     return value
 
 

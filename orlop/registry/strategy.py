@@ -16,6 +16,8 @@ from ..jsonobj import clone
 
 # Kinds whose main resource ignores status on write (status comes only through /status).
 STATUS_SPLIT = {"Namespace", "Node", "PersistentVolume", "PersistentVolumeClaim", "Pod", "Service", "StatefulSet"}
+# Subresource name of an in-process spec + status write (never reachable over HTTP).
+BOTH = "*"
 # Kinds that track metadata.generation (bumped when spec changes).
 GENERATION = {"StatefulSet", "PersistentVolumeClaim", "PersistentVolume", "Pod", "Service", "Namespace", "Node"}
 
@@ -86,7 +88,11 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
         obj.clear()
         obj.update(kept)
         return
-    if kind in STATUS_SPLIT:
+    if subresource == BOTH:
+        # In-process controllers only: spec and status written together (one write for what the
+        # API would take as a main-resource write followed by a /status write).
+        pass
+    elif kind in STATUS_SPLIT:
         if "status" in old:
             obj["status"] = clone(old["status"])
         else:

@@ -32,6 +32,7 @@ from ...drivers import DriverError, ProvisionRequest, Retryable, driver_for_volu
 from ...errors import StatusError
 from ...jsonobj import clone
 from ...quantity import format_quantity, parse_quantity
+from ...registry import strategy
 from ..base import Informers, WorkQueue, key_of
 from ..protection import pod_uses_claim
 from . import decide
@@ -64,6 +65,25 @@ def plugin_name(pv: dict[str, Any]) -> str:
 def _available(pv: dict[str, Any]) -> bool:
     return (not (pv.get("spec") or {}).get("claimRef") and not pv["metadata"].get("deletionTimestamp")
             and (pv.get("status") or {}).get("phase") == "Available")
+
+
+def _folded(writes: list[decide.Write]) -> list[decide.Write]:
+    """A spec write followed by a status write of the same object becomes one write of both.
+
+    Kubernetes' bind() is four PUTs because its API splits spec and status; in process the
+    registry takes both at once (subresource ``*``), so a bind costs two durable writes.
+    The second write already carries the first one's changes (see ``decide.Write``).
+    """
+    out: list[decide.Write] = []
+    for w in writes:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.kind == w.kind and prev.subresource == "" and w.subresource == "status"
+                and prev.obj["metadata"]["name"] == w.obj["metadata"]["name"]
+                and prev.obj["metadata"].get("namespace") == w.obj["metadata"].get("namespace")):
+            out[-1] = decide.Write(w.kind, w.obj, strategy.BOTH)
+        else:
+            out.append(w)
+    return out
 
 
 class PVController:
@@ -199,7 +219,7 @@ class PVController:
             ok = True
             try:
                 versions: dict[tuple[str, str, str], str] = {}
-                for w in d.writes:
+                for w in _folded(d.writes):
                     meta = w.obj["metadata"]
                     wk = (w.kind, meta.get("namespace") or "", meta["name"])
                     if wk in versions:
