@@ -542,6 +542,9 @@ def _compare(types: _Types, lhs: Any, rhs: Any) -> _Comparison:
 
 def _cmp(types: _Types, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, path: Path,
          cmp: _Comparison) -> None:
+    if lhs is rhs or (isinstance(lhs, (dict, list)) and type(lhs) is type(rhs) and lhs == rhs
+                      and _same_json(lhs, rhs)):
+        return      # identical subtrees: nothing added, removed or modified below here
     lshape = _shape(types, kind, fpath, lhs) if lhs is not _ABSENT else None
     rshape = _shape(types, kind, fpath, rhs) if rhs is not _ABSENT else None
     shape = rshape or lshape
@@ -575,6 +578,14 @@ def _cmp(types: _Types, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, p
             cmp.added.add(path)
         elif rhs is _ABSENT:
             cmp.removed.add(path)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Byte-equal as JSON (types and order included): C-speed proof that two subtrees are the same."""
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:
+        return False
 
 
 def _recursive_difference(paths: Iterable[Path], remove: FieldSet) -> set[Path]:
