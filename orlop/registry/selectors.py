@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import bad_request
 from ..gofmt import go_quote
 from .resources import RESOURCES
+from .validation import is_qualified_name, is_valid_label_value
 
 __all__ = [
     "LabelSelector", "Requirement", "check_field_selector", "convert_field_selector", "fields_match",
@@ -42,74 +43,7 @@ class _SelectorError(Exception):
     """A parse or validation failure; its text is Kubernetes' error message."""
 
 
-# ------------------------------------------------------------------ validation messages
-# apimachinery/pkg/util/validation: the texts labels.Parse embeds in its errors.
-
-_QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-              "an alphanumeric character")
-_QNAME_RE = re.compile(f"^{_QNAME_FMT}$")
-_LABEL_VALUE_FMT = f"({_QNAME_FMT})?"
-_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-                    "or '.', and must start and end with an alphanumeric character")
-_LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = f"{_DNS1123_LABEL_FMT}(\\.{_DNS1123_LABEL_FMT})*"
-_DNS1123_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                          "'-' or '.', and must start and end with an alphanumeric character")
-_DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
-
-
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    if not examples:
-        return f"{msg} (regex used for validation is '{fmt}')"
-    msg += " (e.g. "
-    for i, ex in enumerate(examples):
-        if i > 0:
-            msg += " or "
-        msg += f"'{ex}', "
-    return msg + f"regex used for validation is '{fmt}')"
-
-
-def _max_len_error(n: int) -> str:
-    return f"must be no more than {n} characters"
-
-
-def _is_qualified_name(value: str) -> list[str]:
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            sub: list[str] = []
-            if len(prefix) > 253:
-                sub.append(_max_len_error(253))
-            if not _DNS1123_SUBDOMAIN_RE.match(prefix):
-                sub.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-            errs.extend("prefix part " + m for m in sub)
-    else:
-        return [*errs, "a qualified name " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part " + _max_len_error(63))
-    if not _QNAME_RE.match(name):
-        errs.append("name part " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc"))
-    return errs
-
-
-def _is_valid_label_value(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > 63:
-        errs.append(_max_len_error(63))
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(_regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
+# Label key/value checks come from validation (apimachinery/pkg/util/validation).
 
 
 def _go_string_slice(values: Sequence[str] | None) -> str:
@@ -134,7 +68,7 @@ def _aggregate(errors: list[str]) -> str:
 
 
 def _validate_key(key: str, path: str) -> str | None:
-    errs = _is_qualified_name(key)
+    errs = is_qualified_name(key)
     return _invalid(path, go_quote(key), "; ".join(errs)) if errs else None
 
 
@@ -183,7 +117,7 @@ class Requirement:
             op_path = f"{path}.operator" if path else "operator"
             errors.append(f"{op_path}: Unsupported value: {go_quote(operator)}: supported values: {supported}")
         for i, v in enumerate(vals):
-            verrs = _is_valid_label_value(v)
+            verrs = is_valid_label_value(v)
             if verrs:
                 errors.append(_invalid(f"{values_path}[{i}][{key}]", go_quote(v), "; ".join(verrs)))
         if errors:
