@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import pct, session, start_server  # noqa: E402
+from common import pct, report, session, start_server  # noqa: E402
 
 
 def obj_for(kind: str, i: int, ns: str) -> tuple[str, dict[str, Any]]:
@@ -147,9 +147,7 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=20)
-    for k, v in res.items():
-        print(f"{k:>22}: {v}")
-    print(json.dumps(res, sort_keys=True))
+    report(res)
 
 
 if __name__ == "__main__":

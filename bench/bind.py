@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import pct, session, start_server  # noqa: E402
+from common import pct, report, session, start_server  # noqa: E402
 
 
 async def watch_bound(http: aiohttp.ClientSession, ns: str, rv: str, want: int, bound_at: dict[str, float],
@@ -201,9 +201,7 @@ def main() -> None:
     if args.in_process:
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
         res = asyncio.run(in_process(args.in_process, tmp))
-        for k, v in res.items():
-            print(f"{k:>32}: {v}")
-        print(json.dumps(res, sort_keys=True))
+        report(res)
         return
     proc, kc = start_server(tmp)
     try:
@@ -211,9 +209,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    for k, v in res.items():
-        print(f"{k:>32}: {v}")
-    print(json.dumps(res, sort_keys=True))
+    report(res)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import ssl
@@ -49,3 +50,11 @@ def session(kubeconfig: str, connections: int) -> aiohttp.ClientSession:
     headers = {"Authorization": f"Bearer {cfg['users'][0]['user']['token']}", "Content-Type": "application/json"}
     return aiohttp.ClientSession(cluster["server"], headers=headers,
                                  connector=aiohttp.TCPConnector(ssl=ctx, limit=connections))
+
+
+def report(res: dict[str, Any]) -> None:
+    """A readable summary, then the figures as one JSON object on the last line."""
+    width = max(len(k) for k in res) + 2
+    for k, v in res.items():
+        print(f"{k:>{width}}: {v}")
+    print(json.dumps(res, sort_keys=True))
