@@ -7,6 +7,9 @@ messages, so the quoting lives here once.
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+
 
 def go_quote(s: str) -> str:
     """Go's strconv.Quote (``%q``): how Kubernetes quotes values in its messages."""
@@ -32,3 +35,26 @@ def go_quote(s: str) -> str:
             out.append(f"\\U{o:08x}")
     out.append('"')
     return "".join(out)
+
+
+def go_float(f: float) -> str:
+    """Go's ``%v`` of a float64 (strconv 'g', shortest): exponent form below 1e-4 or from 1e6."""
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    sign = "-" if math.copysign(1.0, f) < 0 else ""
+    if f == 0:
+        return sign + "0"
+    t = Decimal(repr(abs(f))).as_tuple()
+    point = len(t.digits) + int(t.exponent)
+    digits = "".join(map(str, t.digits)).rstrip("0") or "0"
+    exp = point - 1
+    if exp < -4 or exp >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return sign + "0." + "0" * -point + digits
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return sign + digits[:point] + "." + digits[point:]

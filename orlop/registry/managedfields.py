@@ -37,19 +37,17 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
 
 from orlop.errors import Cause, StatusError
 
-from ..gofmt import go_quote
+from ..gofmt import go_float, go_quote
 
 GVK = tuple[str, str, str]
 PE = tuple[str, Any]
@@ -333,29 +331,6 @@ def _printable(ch: str) -> bool:
     return ch == " " or unicodedata.category(ch)[0] in "LMNPS"
 
 
-def _go_float(f: float) -> str:
-    """Go's ``%v`` of a float64 (strconv 'g', shortest): exponent form below 1e-4 or from 1e6."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "+Inf" if f > 0 else "-Inf"
-    sign = "-" if math.copysign(1.0, f) < 0 else ""
-    if f == 0:
-        return sign + "0"
-    t = Decimal(repr(abs(f))).as_tuple()
-    point = len(t.digits) + int(t.exponent)
-    digits = "".join(map(str, t.digits)).rstrip("0") or "0"
-    exp = point - 1
-    if exp < -4 or exp >= 6:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if point <= 0:
-        return sign + "0." + "0" * -point + digits
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return sign + digits[:point] + "." + digits[point:]
-
-
 def _to_string(value: Any) -> str:
     """smd's value.ToString, used in path display."""
     if value is None:
@@ -365,7 +340,7 @@ def _to_string(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _go_float(value)
+        return go_float(value)
     if isinstance(value, str):
         return go_quote(value)
     if isinstance(value, list):

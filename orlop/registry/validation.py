@@ -30,7 +30,7 @@ from typing import Any
 from orlop.errors import Cause
 from orlop.quantity import ParsedQuantity, parse_quantity_full
 
-from ..gofmt import go_quote
+from ..gofmt import go_float, go_quote
 
 __all__ = [
     "decode_error_message",
@@ -58,16 +58,6 @@ class GoRaw(str):
     """A value already rendered the way Go's ``%#v`` / ``String()`` would print it."""
 
 
-def _go_float(f: float) -> str:
-    if f != f:
-        return "NaN"
-    if f in (float("inf"), float("-inf")):
-        return "+Inf" if f > 0 else "-Inf"
-    if f == int(f) and abs(f) < 1e21:
-        return str(int(f))
-    return repr(f)
-
-
 def gov(value: Any) -> str:
     """How field.Error.ErrorBody prints a bad value."""
     if isinstance(value, GoRaw):
@@ -79,7 +69,7 @@ def gov(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _go_float(value)
+        return go_float(value)
     if isinstance(value, str):
         return go_quote(value)
     if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
