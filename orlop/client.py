@@ -36,87 +36,27 @@ def _res(api_version: str, kind: str) -> Resource:
     return res
 
 
-class LocalClient:
-    def __init__(self, registry: Registry, manager: str):
-        self.registry = registry
-        self.manager = manager
-        # (involved uid, type, reason, message) -> (namespace, event name): repeats are counted on the
-        # existing Event, as Kubernetes' event recorder aggregates them ("x7 over 9m").
+class EventRecorder:
+    """``event()`` for any client with get/create/update: Kubernetes' event recorder.
+
+    Repeats of the same (object, type, reason, message) are counted on the existing
+    Event ("x7 over 9m" in ``kubectl describe``) instead of creating new ones.
+    """
+
+    manager: str
+
+    def __init__(self) -> None:
+        # (involved uid, type, reason, message) -> (namespace, event name)
         self._recorded: dict[tuple[str, str, str, str], tuple[str, str]] = {}
 
-    def _opts(self) -> WriteOptions:
-        return WriteOptions(field_manager=self.manager, trusted=True)
-
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        try:
-            return await self.registry.get(_res(api_version, kind), namespace, name)
-        except StatusError as e:
-            if e.code == 404:
-                return None
-            raise
-
-    async def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
-                   field_selector: str = "") -> tuple[list[dict[str, Any]], str]:
-        out = await self.registry.list(_res(api_version, kind), namespace,
-                                       ListOptions(label_selector=label_selector, field_selector=field_selector))
-        return out["items"], out["metadata"]["resourceVersion"]
-
-    def watch(self, api_version: str, kind: str, namespace: str | None = None,
-              resource_version: str = "") -> AsyncIterator[WatchEvent]:
-        return self.registry.watch(_res(api_version, kind), namespace,
-                                   ListOptions(resource_version=resource_version))
+        raise NotImplementedError
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        res = _res(obj["apiVersion"], obj["kind"])
-        return await self.registry.create(res, obj["metadata"].get("namespace"), obj, self._opts())
+        raise NotImplementedError
 
     async def update(self, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]:
-        res = _res(obj["apiVersion"], obj["kind"])
-        meta = obj["metadata"]
-        updated, _ = await self.registry.update(res, meta.get("namespace"), meta["name"], obj, self._opts(),
-                                                subresource=subresource)
-        return updated
-
-    async def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
-                          patch: dict[str, Any], subresource: str = "") -> dict[str, Any]:
-        obj, _ = await self.registry.patch(_res(api_version, kind), namespace, name, PATCH_MERGE,
-                                           orjson.dumps(patch), self._opts(), subresource=subresource)
-        return obj
-
-    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
-                     propagation_policy: str = "Background", uid: str | None = None) -> bool:
-        """Delete; False if it was already gone. Returns True once the delete was accepted."""
-        try:
-            await self.registry.delete(_res(api_version, kind), namespace, name,
-                                       DeleteOptions(propagation_policy=propagation_policy, uid=uid))
-            return True
-        except StatusError as e:
-            if e.code == 404:
-                return False
-            raise
-
-    # ------------------------------------------------------------- intents
-    # A backend operation about to run is written down first (under /orlop/intents/, not an
-    # API object) so that a crash at any point can be finished or undone at the next start.
-
-    async def put_intent(self, name: str, data: dict[str, Any]) -> None:
-        key = f"/orlop/intents/{name}"
-        try:
-            await self.registry.store.create(key, orjson.dumps(data))
-        except KeyExists:
-            cur = await self.registry.store.get(key)
-            if cur is not None:
-                await self.registry.store.update(key, orjson.dumps(data), cur.mod_revision)
-
-    async def drop_intent(self, name: str) -> None:
-        try:
-            await self.registry.store.delete(f"/orlop/intents/{name}")
-        except KeyNotFound:
-            pass
-
-    async def intents(self) -> dict[str, dict[str, Any]]:
-        kvs, _ = await self.registry.store.list("/orlop/intents/")
-        return {kv.key.rsplit("/", 1)[1]: orjson.loads(kv.value) for kv in kvs}
+        raise NotImplementedError
 
     async def event(self, involved: dict[str, Any], type_: str, reason: str, message: str,
                     component: str) -> dict[str, Any]:
@@ -153,3 +93,97 @@ class LocalClient:
             self._recorded.clear()
         self._recorded[seen_key] = (ns, created["metadata"]["name"])
         return created
+
+
+class LocalClient(EventRecorder):
+    def __init__(self, registry: Registry, manager: str):
+        super().__init__()
+        self.registry = registry
+        self.manager = manager
+
+    def _opts(self) -> WriteOptions:
+        return WriteOptions(field_manager=self.manager, trusted=True)
+
+    async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.registry.get(_res(api_version, kind), namespace, name)
+        except StatusError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    async def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[dict[str, Any]], str]:
+        out = await self.registry.list(_res(api_version, kind), namespace,
+                                       ListOptions(label_selector=label_selector, field_selector=field_selector))
+        return out["items"], out["metadata"]["resourceVersion"]
+
+    def watch(self, api_version: str, kind: str, namespace: str | None = None,
+              resource_version: str = "", label_selector: str = "",
+              field_selector: str = "") -> AsyncIterator[WatchEvent]:
+        return self.registry.watch(_res(api_version, kind), namespace,
+                                   ListOptions(resource_version=resource_version, label_selector=label_selector,
+                                               field_selector=field_selector))
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        res = _res(obj["apiVersion"], obj["kind"])
+        return await self.registry.create(res, obj["metadata"].get("namespace"), obj, self._opts())
+
+    async def update(self, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+        res = _res(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        updated, _ = await self.registry.update(res, meta.get("namespace"), meta["name"], obj, self._opts(),
+                                                subresource=subresource)
+        return updated
+
+    async def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
+                          patch: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+        obj, _ = await self.registry.patch(_res(api_version, kind), namespace, name, PATCH_MERGE,
+                                           orjson.dumps(patch), self._opts(), subresource=subresource)
+        return obj
+
+    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
+                     propagation_policy: str = "Background", uid: str | None = None,
+                     grace_period_seconds: int | None = None) -> bool:
+        """Delete; False if it was already gone. Returns True once the delete was accepted."""
+        try:
+            await self.registry.delete(_res(api_version, kind), namespace, name,
+                                       DeleteOptions(propagation_policy=propagation_policy, uid=uid,
+                                                     grace_period_seconds=grace_period_seconds))
+            return True
+        except StatusError as e:
+            if e.code == 404:
+                return False
+            raise
+
+    async def bind_pod(self, namespace: str, name: str, node_name: str, uid: str | None = None) -> None:
+        """POST pods/<name>/binding: assign the pod to ``node_name`` (409 if already assigned)."""
+        meta: dict[str, Any] = {"name": name, "namespace": namespace}
+        if uid:
+            meta["uid"] = uid
+        await self.registry.bind_pod(namespace, name, {"apiVersion": "v1", "kind": "Binding", "metadata": meta,
+                                                       "target": {"apiVersion": "v1", "kind": "Node",
+                                                                  "name": node_name}})
+
+    # ------------------------------------------------------------- intents
+    # A backend operation about to run is written down first (under /orlop/intents/, not an
+    # API object) so that a crash at any point can be finished or undone at the next start.
+
+    async def put_intent(self, name: str, data: dict[str, Any]) -> None:
+        key = f"/orlop/intents/{name}"
+        try:
+            await self.registry.store.create(key, orjson.dumps(data))
+        except KeyExists:
+            cur = await self.registry.store.get(key)
+            if cur is not None:
+                await self.registry.store.update(key, orjson.dumps(data), cur.mod_revision)
+
+    async def drop_intent(self, name: str) -> None:
+        try:
+            await self.registry.store.delete(f"/orlop/intents/{name}")
+        except KeyNotFound:
+            pass
+
+    async def intents(self) -> dict[str, dict[str, Any]]:
+        kvs, _ = await self.registry.store.list("/orlop/intents/")
+        return {kv.key.rsplit("/", 1)[1]: orjson.loads(kv.value) for kv in kvs}

@@ -41,7 +41,7 @@ SOURCES: dict[str, str] = {
 DERIVED: dict[str, str] = {"apis/apps/v1beta1": "v1beta1", "apis/apps/v1beta2": "v1beta2"}
 
 # Subresources orlop serves besides status/scale (from resources.py).
-EXTRA_SUBRESOURCES: dict[str, set[str]] = {"pods": {"exec", "log"}}
+EXTRA_SUBRESOURCES: dict[str, set[str]] = {"pods": {"binding", "exec", "log"}}
 
 REF_PREFIX = "#/components/schemas/"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."

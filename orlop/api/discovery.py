@@ -23,6 +23,10 @@ def _subresources(r: Resource) -> list[tuple[str, dict[str, str], list[str]]]:
         out.append(("status", gvk, ["get", "patch", "update"]))
     if r.scale:
         out.append(("scale", SCALE_GVK, ["get", "patch", "update"]))
+    if r.kind == "Pod" and not r.group:
+        out.append(("binding", {"group": "", "version": "v1", "kind": "Binding"}, ["create"]))
+        out.append(("exec", {"group": "", "version": "v1", "kind": "PodExecOptions"}, ["create", "get"]))
+        out.append(("log", gvk, ["get"]))
     return out
 
 

@@ -33,6 +33,7 @@ from ..registry.core import (
 from ..registry.resources import Resource
 from . import discovery, protobuf
 from .decoding import decode_body, unrecognized
+from .proxy import NodeProxy
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ VERSION = {
 AGG_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGG_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz"}
+POD_SUBRESOURCES = ("binding", "exec", "log")
 
 
 @dataclass
@@ -125,6 +127,8 @@ class ApiServer:
         self.closing = asyncio.Event()
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self.proxy = NodeProxy(registry, token)
+        self.app.on_cleanup.append(lambda _app: self.proxy.close())
 
     # ------------------------------------------------------------ plumbing
     @web.middleware
@@ -238,7 +242,8 @@ class ApiServer:
         if len(rest) > 3:
             return None
         if sub and not ((sub == "status" and res.status) or (sub == "scale" and res.scale)
-                        or (sub == "finalize" and res.kind == "Namespace")):
+                        or (sub == "finalize" and res.kind == "Namespace")
+                        or (sub in POD_SUBRESOURCES and res.kind == "Pod" and not res.group)):
             return None
         return Target(res, namespace, name, sub)
 
@@ -374,6 +379,8 @@ class ApiServer:
         name = t.name
         if t.subresource == "scale":
             return await self._scale(request, t)
+        if t.subresource in POD_SUBRESOURCES:
+            return await self._pod_subresource(request, t)
         if m == "GET":
             if _bool(request.query.get("watch")):
                 raise bad_request("watch of a single object: use a fieldSelector on metadata.name")
@@ -402,6 +409,20 @@ class ApiServer:
                 return json_response(errors.success_status(name, t.res.plural, t.res.group,
                                                            obj["metadata"].get("uid", "")))
             return self._respond(request, t, obj, 200)
+        raise errors.method_not_allowed("the server does not allow this method on the requested resource")
+
+    async def _pod_subresource(self, request: web.Request, t: Target) -> web.StreamResponse:
+        """pods/binding (the scheduler's POST), pods/exec and pods/log (relayed to the node agent)."""
+        m, ns, name = request.method, t.namespace or "", t.name or ""
+        if t.subresource == "binding":
+            if m != "POST":
+                raise errors.method_not_allowed("the server does not allow this method on the requested resource")
+            body = await self._body(request, Target(t.res, ns, name, "binding"))
+            return json_response(await self.registry.bind_pod(ns, name, body), 201)
+        if t.subresource == "exec" and m in ("GET", "POST"):
+            return await self.proxy.exec(request, ns, name)
+        if t.subresource == "log" and m == "GET":
+            return await self.proxy.log(request, ns, name)
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
 
     async def _scale(self, request: web.Request, t: Target) -> web.Response:

@@ -32,10 +32,13 @@ def key_of(obj: dict[str, Any]) -> Key:
 class Informer:
     """A cache of one kind, kept current by list + watch; calls handlers on each change."""
 
-    def __init__(self, client: LocalClient, api_version: str, kind: str):
+    def __init__(self, client: LocalClient, api_version: str, kind: str, field_selector: str = "",
+                 label_selector: str = ""):
         self.client = client
         self.api_version = api_version
         self.kind = kind
+        self.field_selector = field_selector
+        self.label_selector = label_selector
         self.cache: dict[Key, dict[str, Any]] = {}
         self.handlers: list[Handler] = []
         self.synced = asyncio.Event()
@@ -54,7 +57,8 @@ class Informer:
     async def run(self) -> None:
         while True:
             try:
-                items, rv = await self.client.list(self.api_version, self.kind)
+                items, rv = await self.client.list(self.api_version, self.kind, label_selector=self.label_selector,
+                                                   field_selector=self.field_selector)
                 fresh = {key_of(o): o for o in items}
                 for k, old in list(self.cache.items()):
                     if k not in fresh:
@@ -66,7 +70,9 @@ class Informer:
                     if old is None or old["metadata"]["resourceVersion"] != o["metadata"]["resourceVersion"]:
                         self._emit("ADDED" if old is None else "MODIFIED", o, old)
                 self.synced.set()
-                async for ev in self.client.watch(self.api_version, self.kind, resource_version=rv):
+                async for ev in self.client.watch(self.api_version, self.kind, resource_version=rv,
+                                                  label_selector=self.label_selector,
+                                                  field_selector=self.field_selector):
                     if ev.type == "BOOKMARK":
                         continue
                     k = key_of(ev.object)

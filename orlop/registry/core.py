@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from .. import admission
+from .. import admission, gofmt
 from ..errors import (
     Cause,
     StatusError,
@@ -41,7 +41,7 @@ from ..errors import (
 from ..jsonobj import clone
 from ..store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store
 from . import strategy
-from .resources import RESOURCES, Resource, storage_resource
+from .resources import RESOURCES, Resource, by_kind, storage_resource
 
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 MAX_UPDATE_RETRIES = 16
@@ -54,8 +54,9 @@ PATCH_APPLY_CBOR = "application/apply-patch+cbor"
 PATCH_TYPES = (PATCH_JSON, PATCH_MERGE, PATCH_STRATEGIC, PATCH_APPLY)
 
 
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_rfc3339(offset_seconds: int = 0) -> str:
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=offset_seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -493,7 +494,9 @@ class Registry:
             meta["resourceVersion"] = str(old_rev)
             return self.to_version(res, obj)
         # The last finalizer of an object being deleted is gone: the object goes away now.
-        gone = bool(meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._namespace_pending(obj))
+        # (A pod in its grace period stays until the node agent deletes it with grace 0.)
+        gone = bool(meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._namespace_pending(obj)
+                    and not meta.get("deletionGracePeriodSeconds"))
         try:
             if gone:
                 rev = await self.store.delete(key, old_rev)
@@ -622,7 +625,13 @@ class Registry:
                 finalizers.append("orphan")
             if policy == "Foreground" and "foregroundDeletion" not in finalizers:
                 finalizers.append("foregroundDeletion")
-            pending = bool(finalizers) or self._namespace_pending(obj)
+            grace = self._pod_grace(obj, opts) if res.kind == "Pod" else 0
+            if grace and meta.get("deletionTimestamp"):
+                # Already terminating: a delete may only shorten the grace period.
+                current = int(meta.get("deletionGracePeriodSeconds") or 0)
+                if grace >= current:
+                    return self.to_version(res, obj), False
+            pending = bool(finalizers) or self._namespace_pending(obj) or grace > 0
             if not pending:
                 if opts.dry_run:
                     return self.to_version(res, obj), True
@@ -638,7 +647,11 @@ class Registry:
             if finalizers != (meta.get("finalizers") or []):
                 meta["finalizers"] = finalizers
                 changed = True
-            if not meta.get("deletionTimestamp"):
+            if grace > 0:
+                meta["deletionTimestamp"] = now_rfc3339(grace)
+                meta["deletionGracePeriodSeconds"] = grace
+                changed = True
+            elif not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = now_rfc3339()
                 meta["deletionGracePeriodSeconds"] = 0
                 changed = True
@@ -656,6 +669,23 @@ class Registry:
             return self.to_version(res, obj), False
         raise conflict(res.plural, name, res.group)
 
+    @staticmethod
+    def _pod_grace(pod: dict[str, Any], opts: DeleteOptions) -> int:
+        """Kubernetes' pod CheckGracefulDelete: seconds the node agent gets to stop the pod.
+
+        0 (removed at once) for a pod no node runs (no ``spec.nodeName``) or one that has
+        finished; otherwise the request's gracePeriodSeconds, else the pod's
+        ``terminationGracePeriodSeconds`` (default 30); negative values become 1.
+        """
+        spec = pod.get("spec") or {}
+        if not spec.get("nodeName") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        grace = opts.grace_period_seconds
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds")
+            grace = 30 if grace is None else int(grace)
+        return 1 if grace < 0 else int(grace)
+
     async def delete_collection(self, res: Resource, namespace: str | None, list_opts: ListOptions,
                                 opts: DeleteOptions) -> dict[str, Any]:
         listed = await self.list(res, namespace, list_opts)
@@ -670,6 +700,59 @@ class Registry:
         return listed
 
     # ---------------------------------------------------------------- scale
+    async def bind_pod(self, namespace: str, name: str, binding: Any) -> dict[str, Any]:
+        """POST pods/<name>/binding: assign a pending pod to a node (what the scheduler does).
+
+        As Kubernetes' assignPod: spec.nodeName and the PodScheduled=True condition in one
+        write; a pod already assigned, or being deleted, is a 409 Conflict.
+        """
+        if not isinstance(binding, dict) or binding.get("kind") not in (None, "Binding"):
+            raise bad_request("the body of a binding must be a Binding object")
+        target = binding.get("target") if isinstance(binding.get("target"), dict) else {}
+        node = target.get("name")
+        causes = []
+        if not node or not isinstance(node, str):
+            causes.append(Cause("FieldValueRequired", "Required value", "target.name"))
+        if target.get("kind") not in (None, "", "Node"):
+            causes.append(Cause("FieldValueNotSupported",
+                                f'Unsupported value: "{target.get("kind")}": supported values: "Node"', "target.kind"))
+        if causes:
+            raise invalid("Binding", name, causes)
+        bmeta = binding.get("metadata") if isinstance(binding.get("metadata"), dict) else {}
+        pods = by_kind("", "Pod")
+        assert pods is not None
+        key = pods.key(namespace, name)
+        for _ in range(MAX_UPDATE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                raise not_found("pods", name)
+            pod = decode(kv.value, kv.mod_revision)
+            meta, spec = pod["metadata"], pod.setdefault("spec", {})
+            if bmeta.get("uid") and bmeta["uid"] != meta.get("uid"):
+                raise conflict("pods/binding", name, "", f"Precondition failed: UID in precondition: "
+                                                        f"{bmeta['uid']}, UID in object meta: {meta.get('uid')}")
+            if meta.get("deletionTimestamp"):
+                raise conflict("pods/binding", name, "", f"pod {name} is being deleted, cannot be assigned to a host")
+            if spec.get("nodeName"):
+                raise conflict("pods/binding", name, "",
+                               f"pod {name} is already assigned to node {gofmt.go_quote(spec['nodeName'])}")
+            spec["nodeName"] = node
+            for k, v in (bmeta.get("annotations") or {}).items():
+                meta.setdefault("annotations", {})[k] = v
+            conds = [c for c in (pod.setdefault("status", {}).get("conditions") or []) if c.get("type") != "PodScheduled"]
+            conds.insert(0, {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                             "lastTransitionTime": now_rfc3339()})
+            pod["status"]["conditions"] = conds
+            meta.pop("resourceVersion", None)
+            try:
+                await self.store.update(key, encode(pod), kv.mod_revision)
+            except RevisionMismatch:
+                continue
+            except KeyNotFound:
+                raise not_found("pods", name) from None
+            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+        raise conflict("pods/binding", name)
+
     async def get_scale(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         obj = await self.get(res, namespace, name)
         return self.scale_of(obj)

@@ -375,6 +375,12 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
         _col("Data", "string", "cm.data"),
         _AGE,
     ],
+    "ControllerRevision": [
+        _NAME,
+        _col("Controller", "string", "Controller of the object"),
+        _col("Revision", "integer", "Revision of the ControllerRevision"),
+        _AGE,
+    ],
     "Lease": [
         _NAME,
         _col("Holder", "string", "lease.holderIdentity"),
@@ -975,7 +981,19 @@ def _lease(obj: Obj, now: datetime.datetime) -> list[Any]:
     return [_name(obj), _str(_get(obj, "spec", "holderIdentity")), _age(obj, now)]
 
 
+def _controller_revision(obj: Obj, now: datetime.datetime) -> list[Any]:
+    controller = "<none>"
+    for ref in _list(_meta(obj).get("ownerReferences")):
+        if isinstance(ref, dict) and ref.get("controller") is True:
+            group = _str(ref.get("apiVersion")).rpartition("/")[0]
+            kind = _str(ref.get("kind")) + (f".{group}" if group else "")
+            controller = f"{kind.lower()}/{_str(ref.get('name'))}"
+            break
+    return [_name(obj), controller, _int(obj.get("revision")), _age(obj, now)]
+
+
 _PRINTERS: dict[str, Callable[[Obj, datetime.datetime], list[Any]]] = {
+    "ControllerRevision": _controller_revision,
     "Pod": _pod,
     "Service": _service,
     "StatefulSet": _statefulset,

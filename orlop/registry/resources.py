@@ -77,6 +77,7 @@ RESOURCES: list[Resource] = [
     _r("", "v1", "Event", "events", True, ("ev",)),
     _r("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",), delete_returns_object=True),
     _r("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("all",), status=True, scale=True),
+    _r("apps", "v1", "ControllerRevision", "controllerrevisions", True),
     # Legacy versions: accepted and converted to apps/v1 (seed 000 uses apps/v1beta1).
     _r("apps", "v1beta2", "StatefulSet", "statefulsets", True, ("sts",), ("all",), status=True, scale=True,
        storage_version="v1"),

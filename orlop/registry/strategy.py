@@ -83,6 +83,11 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
             kept.pop("status", None)
         else:
             kept["status"] = new_status
+            if kind == "Pod" and isinstance(new_status, dict) and not new_status.get("qosClass"):
+                # As Kubernetes: QoS is fixed at creation; a status writer that drops it gets it back.
+                qos = (old.get("status") or {}).get("qosClass")
+                if qos:
+                    new_status["qosClass"] = qos
         # Kubernetes lets status writers keep resourceVersion as a precondition only.
         kept["metadata"]["resourceVersion"] = meta.get("resourceVersion", old["metadata"].get("resourceVersion"))
         obj.clear()

@@ -3686,6 +3686,24 @@ def validate_lease(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
+def validate_controller_revision(c: Ctx, obj: JSON) -> list[Cause]:
+    """ValidateControllerRevision: data is required, revision is not negative."""
+    errs = validate_object_meta(c, obj, name_is_dns_subdomain)
+    if obj.get("data") is None:
+        errs.append(required("data"))
+    rev = c.int(obj, "revision", "")
+    if rev is not None and rev < 0:
+        errs.append(invalid("revision", rev, "must be greater than or equal to 0"))
+    return errs
+
+
+def validate_controller_revision_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+    errs = validate_object_meta_update(c, obj, old) + validate_controller_revision(c, obj)
+    if obj.get("data") != old.get("data"):
+        errs.append(invalid("data", "", "field is immutable"))
+    return errs
+
+
 # ============================================================================ StatefulSet
 
 def _int_or_percent_value(v: int | str) -> int | None:
@@ -3881,6 +3899,7 @@ _CREATE: dict[str, _Create] = {
     "Event": validate_event,
     "Lease": validate_lease,
     "Endpoints": validate_endpoints,
+    "ControllerRevision": validate_controller_revision,
 }
 
 _UPDATE: dict[str, _Update] = {
@@ -3897,6 +3916,7 @@ _UPDATE: dict[str, _Update] = {
     "Event": lambda c, obj, old: validate_event(c, obj),
     "Lease": _meta_update_then(validate_lease),
     "Endpoints": _meta_update_then(validate_endpoints),
+    "ControllerRevision": validate_controller_revision_update,
 }
 
 _STATUS_UPDATE: dict[str, _Update] = {

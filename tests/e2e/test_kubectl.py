@@ -708,7 +708,7 @@ def test_storage_object_in_use_protection(orlop: Any, ns: str, cleanup: list[tup
         assert get_json(orlop, "pvc", claim, "-n", ns)["metadata"].get("finalizers") == [
             "kubernetes.io/pvc-protection"]
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user"},
-           "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}],
+           "spec": {"containers": [{"name": "c", "image": "busybox"}],
                     "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "used"}}]}}
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
 
