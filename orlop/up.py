@@ -91,6 +91,7 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     from .controllers.namespace import NamespaceController
     from .controllers.protection import ProtectionController
     from .controllers.pv.controller import PVController
+    from .controllers.statefulset import StatefulSetController
     informers = Informers(LocalClient(registry, "informers"))
     controllers = [
         ExpandController(LocalClient(registry, "volume-expand-controller"), informers),
@@ -98,6 +99,7 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
         ProtectionController(LocalClient(registry, "pvc-protection-controller"), informers),
         NamespaceController(LocalClient(registry, "namespace-controller"), informers),
         GarbageCollector(LocalClient(registry, "garbage-collector"), informers),
+        StatefulSetController(LocalClient(registry, "statefulset-controller"), informers),
     ]
     tasks = [asyncio.create_task(informers.run(), name="informers")]
     tasks += [asyncio.create_task(c.run(), name=type(c).__name__) for c in controllers]
