@@ -89,9 +89,12 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     from .controllers.expand import ExpandController
     from .controllers.gc import GarbageCollector
     from .controllers.namespace import NamespaceController
+    from .controllers.nodelifecycle import NodeLifecycleController
+    from .controllers.podgc import PodGC
     from .controllers.protection import ProtectionController
     from .controllers.pv.controller import PVController
     from .controllers.statefulset import StatefulSetController
+    from .scheduler.scheduler import Scheduler
     informers = Informers(LocalClient(registry, "informers"))
     controllers = [
         ExpandController(LocalClient(registry, "volume-expand-controller"), informers),
@@ -100,6 +103,9 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
         NamespaceController(LocalClient(registry, "namespace-controller"), informers),
         GarbageCollector(LocalClient(registry, "garbage-collector"), informers),
         StatefulSetController(LocalClient(registry, "statefulset-controller"), informers),
+        Scheduler(LocalClient(registry, "default-scheduler"), informers),
+        NodeLifecycleController(LocalClient(registry, "node-controller"), informers),
+        PodGC(LocalClient(registry, "pod-garbage-collector"), informers),
     ]
     tasks = [asyncio.create_task(informers.run(), name="informers")]
     tasks += [asyncio.create_task(c.run(), name=type(c).__name__) for c in controllers]
