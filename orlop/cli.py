@@ -1,4 +1,4 @@
-"""Command line: ``orlop up`` (and, later, ``orlop agent``).
+"""Command line: ``orlop up`` (everything on one machine) and ``orlop agent`` (one more node).
 
 Why this exists: the one entry point users type; it only parses options and hands
 over to the module that runs the mode asked for.
@@ -32,13 +32,42 @@ def main(verbose: int) -> None:
               help="Seconds between compactions of the watch history.")
 @click.option("--compact-keep", default=up_mod.COMPACT_KEEP, show_default=True, type=int,
               help="Revisions of history kept for watch resume (older ones answer 410 Gone).")
+@click.option("--node-name", default="", help="Name of the embedded node (default: the host name).")
+@click.option("--runtime", type=click.Choice(["process", "simulated", "none"]), default=None,
+              help="Container runtime of the embedded node: process (default as root), simulated (kwok-style, "
+                   "no processes; default without root) or none (no node in this process).")
+@click.option("--agent-port", default=0, show_default=True, type=int,
+              help="HTTPS port of the embedded node agent (exec/logs); 0 picks a free one.")
 def up(data_dir: str, port: int, address: str, tls_san: tuple[str, ...], compact_interval: float,
-       compact_keep: int) -> None:
-    """Run API server and controllers in the foreground until stopped (Ctrl-C)."""
+       compact_keep: int, node_name: str, runtime: str | None, agent_port: int) -> None:
+    """Run API server, controllers, scheduler and a node agent in the foreground until stopped (Ctrl-C)."""
     cfg = up_mod.Config(data_dir=data_dir, port=port, address=address, extra_names=list(tls_san),
-                        compact_interval=compact_interval, compact_keep=compact_keep)
+                        compact_interval=compact_interval, compact_keep=compact_keep, node_name=node_name,
+                        runtime=runtime or "", agent_port=agent_port)
     try:
         asyncio.run(up_mod.run(cfg))
+    except OSError as e:
+        raise click.ClickException(f"cannot serve on {address}:{port}: {e.strerror or e}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--kubeconfig", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="How to reach the API server (the kubeconfig `orlop up` writes).")
+@click.option("--node-name", default="", help="Name of this node (default: the host name).")
+@click.option("--root-dir", default="/var/lib/orlop-agent", show_default=True,
+              help="Pods' volumes, container state and logs live here.")
+@click.option("--runtime", type=click.Choice(["process", "simulated"]), default=None,
+              help="process (default as root) or simulated (kwok-style, no processes).")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Address the agent listens on and publishes as the Node's InternalIP.")
+@click.option("--port", default=10250, show_default=True, type=int,
+              help="HTTPS port for exec and logs (the API server relays to it); 0 picks a free one.")
+def agent(kubeconfig: str, node_name: str, root_dir: str, runtime: str | None, address: str, port: int) -> None:
+    """Run a node agent: register this machine as a Node and run the pods scheduled to it."""
+    try:
+        asyncio.run(up_mod.run_agent(kubeconfig, node_name, root_dir, runtime or "", address, port))
     except OSError as e:
         raise click.ClickException(f"cannot serve on {address}:{port}: {e.strerror or e}") from None
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ HTTPS for controllers that run in their own process.
 from __future__ import annotations
 
 import datetime
-import uuid
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -78,7 +78,8 @@ class EventRecorder:
                         raise
         ev = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": ns},
+            # Kubernetes names events <object>.<unix nanoseconds in hex>: they sort in time order.
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": ns},
             "involvedObject": {"kind": involved["kind"], "apiVersion": involved["apiVersion"],
                                "name": meta["name"], "uid": meta.get("uid", ""),
                                "resourceVersion": meta.get("resourceVersion", "")},
@@ -88,7 +89,16 @@ class EventRecorder:
         }
         if meta.get("namespace"):
             ev["involvedObject"]["namespace"] = meta["namespace"]
-        created = await self.create(ev)
+        for _ in range(3):
+            try:
+                created = await self.create(ev)
+                break
+            except StatusError as e:
+                if e.code != 409:
+                    raise
+                ev["metadata"]["name"] = f"{meta['name']}.{time.time_ns():x}"
+        else:
+            raise StatusError(409, "AlreadyExists", f"events {ev['metadata']['name']!r} kept colliding")
         if len(self._recorded) > 10_000:
             self._recorded.clear()
         self._recorded[seen_key] = (ns, created["metadata"]["name"])

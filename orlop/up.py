@@ -49,6 +49,8 @@ class Config:
     compact_interval: float = COMPACT_INTERVAL
     compact_keep: int = COMPACT_KEEP
     node_name: str = ""
+    runtime: str = ""           # process | simulated | none ("" = process as root, else simulated)
+    agent_port: int = 0         # the node agent's HTTPS port (0: any free port)
 
 
 DEFAULT_CLASS = {
@@ -112,6 +114,23 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     return tasks
 
 
+def make_agent(client: Any, node_name: str, root_dir: str, runtime: str, address: str, port: int,
+               token: str) -> Any:
+    """The node agent (``orlop agent``, and the embedded node of ``orlop up``)."""
+    from .node.agent import NodeAgent, default_runtime
+    from .node.runtime import SimulatedRuntime
+    if runtime == "simulated":
+        rt: Any = SimulatedRuntime()
+    elif runtime == "process":
+        from .node.process import ProcessRuntime
+        rt = ProcessRuntime(root_dir)
+    elif runtime == "":
+        rt = default_runtime(root_dir)
+    else:
+        raise ValueError(f"unknown runtime {runtime!r} (process, simulated or none)")
+    return NodeAgent(client, node_name, root_dir, rt, address=address, port=port, token=token)
+
+
 async def _compactor(store: SQLiteStore, interval: float, keep: int) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -141,6 +160,11 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     pki.write_kubeconfig(kubeconfig, creds, server_url)
     tasks = start_controllers(registry)
     tasks.append(asyncio.create_task(_compactor(store, cfg.compact_interval, cfg.compact_keep)))
+    agent = None
+    if cfg.runtime != "none":
+        agent = make_agent(LocalClient(registry, "kubelet"), node_name, os.path.join(cfg.data_dir, "node"),
+                           cfg.runtime, host, cfg.agent_port, creds.token)
+        await agent.start()
     api.ready = True
     print(f"orlop is serving the Kubernetes API at {server_url}\n"
           f"  data directory: {cfg.data_dir}\n"
@@ -158,9 +182,30 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     finally:
         print("orlop: stopping", flush=True)
         api.closing.set()
+        if agent is not None:
+            await agent.stop()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await runner.cleanup()
         await store.close()
 
+
+async def run_agent(kubeconfig: str, node_name: str, root_dir: str, runtime: str, address: str, port: int) -> None:
+    """``orlop agent``: a node of a cluster whose API server runs elsewhere (or in another process)."""
+    from .remote import RemoteClient
+    client = RemoteClient(kubeconfig, "kubelet")
+    node = node_name or socket.gethostname()
+    agent = make_agent(client, node, root_dir, runtime, address, port, client.token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await agent.start()
+    print(f"orlop agent: node {node} is serving exec/logs on {address}:{agent.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await agent.stop()
+        await client.close()

@@ -90,6 +90,20 @@ class Orlop:
         return cp
 
 
+def reap_containers(root: str) -> None:
+    """Stop the containers of the node agent(s) under ``root`` and unmount what they mounted.
+
+    Node agents leave containers running when they stop (a restarted agent adopts them, as
+    the kubelet does); the tests started them, so the tests end them.
+    """
+    import asyncio
+
+    from orlop.node.process import purge
+    for agent_root in (os.path.join(root, "node"), root):
+        if os.path.isdir(os.path.join(agent_root, "pods")):
+            asyncio.run(purge(agent_root))
+
+
 def _new_orlop(tmp: str) -> Orlop:
     o = Orlop(data_dir=os.path.join(tmp, "data"), port=free_port(), cache_dir=os.path.join(tmp, "kubecache"),
               log_path=os.path.join(tmp, "orlop.log"))
@@ -103,6 +117,7 @@ def orlop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orlop]:
     o = _new_orlop(str(tmp_path_factory.mktemp("orlop")))
     yield o
     o.stop()
+    reap_containers(o.data_dir)
 
 
 @pytest.fixture
@@ -111,3 +126,4 @@ def fresh_orlop(tmp_path: os.PathLike[str]) -> Iterator[Orlop]:
     o = _new_orlop(str(tmp_path))
     yield o
     o.stop()
+    reap_containers(o.data_dir)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from ..errors import StatusError, bad_request
@@ -149,10 +150,16 @@ class NodeProxy:
             raise _unavailable(f"error dialing the node agent of pod {pod_name} at {base}: {e}") from None
         async with upstream:
             if upstream.status != 200:
-                text = (await upstream.text())[:2000]
-                raise StatusError(upstream.status if upstream.status in (400, 404) else 503,
-                                  "BadRequest" if upstream.status == 400 else "ServiceUnavailable",
-                                  text.strip() or f"node agent answered {upstream.status}")
+                raw = await upstream.read()
+                try:
+                    st = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    st = {}
+                message = st.get("message") if isinstance(st, dict) else None
+                code = upstream.status if upstream.status in (400, 404) else 503
+                raise StatusError(code, {400: "BadRequest", 404: "NotFound"}.get(code, "ServiceUnavailable"),
+                                  str(message or raw[:2000].decode(errors="replace").strip()
+                                      or f"node agent answered {upstream.status}"))
             resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
             await resp.prepare(request)
             with contextlib.suppress(ConnectionResetError, aiohttp.ClientError):

@@ -936,9 +936,16 @@ def test_column_headers_match_kubernetes(orlop: Any, ns: str, cleanup: list[tupl
     orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed000-task-pv-claim.yaml"))
     orlop.kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/task-pv-claim", "-n", ns, "--timeout=20s",
                   timeout=40)
-    orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed002-statefulset-web.yaml"))
+    # The pods must stay Pending for the printed columns to be fixed: no node matches their selector.
+    with open(os.path.join(MANIFESTS, "seed002-statefulset-web.yaml")) as f:
+        sts = yaml.safe_load(f)
+    sts["spec"]["template"]["spec"]["nodeSelector"] = {"orlop.test/no-such-node": "x"}
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(sts))
     orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed000-ceph-secret.yaml"))
-    orlop.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed000-task-pv-pod.yaml"))
+    with open(os.path.join(MANIFESTS, "seed000-task-pv-pod.yaml")) as f:
+        pod = yaml.safe_load(f)
+    pod["spec"]["nodeSelector"] = {"orlop.test/no-such-node": "x"}
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
     with open(os.path.join(MANIFESTS, "seed000-mysqltest.yaml")) as f:
         services = [d for d in yaml.safe_load_all(f) if d and d["kind"] == "Service"]
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(*services))
@@ -956,7 +963,7 @@ def test_column_headers_match_kubernetes(orlop: Any, ns: str, cleanup: list[tupl
          ["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS",
           "VOLUMEATTRIBUTESCLASS", "REASON", "AGE", "VOLUMEMODE"],
          {"VOLUMEMODE": "Filesystem"}),
-        (["pvc", "-n", ns],
+        (["pvc", "task-pv-claim", "-n", ns],
          ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"],
          {"NAME": "task-pv-claim", "STATUS": "Bound", "VOLUME": pv_name, "CAPACITY": "10Gi", "ACCESS MODES": "RWO",
           "STORAGECLASS": "manual", "VOLUMEATTRIBUTESCLASS": "<unset>"}),
@@ -972,7 +979,7 @@ def test_column_headers_match_kubernetes(orlop: Any, ns: str, cleanup: list[tupl
          ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
          {"TYPE": "ClusterIP", "EXTERNAL-IP": "11.11.1.1", "PORT(S)": "3306/TCP", "SELECTOR": "app=mysqltest"}),
         (["ns", ns], ["NAME", "STATUS", "AGE"], {"NAME": ns, "STATUS": "Active"}),
-        (["ev", "-n", ns], ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        (["ev", "-n", ns, "--field-selector", "reason=ExternalProvisioning"], ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
          {"TYPE": "Normal", "REASON": "ExternalProvisioning", "OBJECT": "persistentvolumeclaim/task-pv-claim",
           "MESSAGE": "waiting for a volume"}),
         (["pod", "task-pv-pod", "-n", ns], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],

@@ -112,8 +112,15 @@ def test_statefulset_scale(api, ns):
     scale = apps.patch_namespaced_stateful_set_scale("web", ns, {"spec": {"replicas": 3}})
     assert scale.spec.replicas == 3
     assert apps.read_namespaced_stateful_set("web", ns).spec.replicas == 3
-    scale.spec.replicas = 2
-    scale = apps.replace_namespaced_stateful_set_scale("web", ns, scale)
+    # The StatefulSet controller writes status meanwhile: a replace carries the resourceVersion it read.
+    for _ in range(20):
+        scale = apps.read_namespaced_stateful_set_scale("web", ns)
+        scale.spec.replicas = 2
+        try:
+            scale = apps.replace_namespaced_stateful_set_scale("web", ns, scale)
+            break
+        except ApiException as e:
+            assert e.status == 409
     assert scale.spec.replicas == 2
     stale = apps.read_namespaced_stateful_set_scale("web", ns)
     apps.patch_namespaced_stateful_set_scale("web", ns, {"spec": {"replicas": 4}})

@@ -1,0 +1,450 @@
+"""A pod's volumes on the node: resolved, attached, mounted, and gone again.
+
+Why this exists: the kubelet's volume manager and the attach-detach controller between
+them make sure a container sees its claim's directory, that a ReadWriteOnce volume is
+used from one node at a time, and that nothing stays mounted once the pod is gone.
+Here, for each pod:
+
+- every ``persistentVolumeClaim`` must be Bound (else the pod waits, with kubelet's
+  FailedMount message after a while); its PV's ``hostPath`` or ``local`` path is the source;
+- a PV that is not ReadWriteMany (or ReadOnlyMany used read-only) is *attached* to this
+  node first: the PV annotation ``orlop.io/attached-node`` is set by compare-and-swap;
+  if another node holds it and a pod there still uses the claim, the pod waits with the
+  attach-detach controller's Multi-Attach event; the annotation is cleared when the last
+  pod using the volume on this node is gone;
+- each volume gets a host path ``<root>/pods/<uid>/volumes/<name>``: a bind mount of the
+  claim's or hostPath's directory (read-only when the pod's claim says ``readOnly``), a
+  plain directory for emptyDir (tmpfs for ``medium: Memory``), files for configMap,
+  secret, downwardAPI and projected volumes;
+- on removal everything below the pod's volume directory is unmounted, checked against
+  ``/proc/self/mountinfo``, and only then deleted.
+
+With a runtime that runs nothing (``mount=False``) only the waiting and attaching happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import stat
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..errors import StatusError
+from ..quantity import parse_quantity
+from . import mounts
+from .podspec import ConfigError, field_value
+
+ATTACHED_NODE = "orlop.io/attached-node"
+Lookup = Callable[[str | None, str], dict[str, Any] | None]      # (namespace, name) -> object
+
+
+class VolumeClient(Protocol):
+    async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    async def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[dict[str, Any]], str]: ...
+
+    async def update(self, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]: ...
+
+
+class VolumeWait(Exception):
+    """The pod's volumes are not ready; the pod waits (ContainerCreating) and is retried.
+
+    ``reason``/``message``/``component`` are the Warning event to record; a ``delayed`` one
+    only once the pod has waited a while (a claim about to be bound is not worth a warning).
+    """
+
+    def __init__(self, reason: str, message: str, component: str = "kubelet", retry_after: float = 5.0,
+                 delayed: bool = False):
+        super().__init__(message)
+        self.reason, self.message, self.component = reason, message, component
+        self.retry_after, self.delayed = retry_after, delayed
+
+
+def claims_of(pod: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(volume name, claim name, readOnly) for each persistentVolumeClaim volume."""
+    out = []
+    for v in (pod.get("spec") or {}).get("volumes") or []:
+        src = v.get("persistentVolumeClaim")
+        if isinstance(src, dict) and src.get("claimName"):
+            out.append((v["name"], src["claimName"], bool(src.get("readOnly"))))
+    return out
+
+
+def needs_attach(pv: dict[str, Any], read_only: bool) -> bool:
+    """Whether a PV must be attached to one node at a time for this use."""
+    modes = set((pv.get("spec") or {}).get("accessModes") or [])
+    if "ReadWriteMany" in modes:
+        return False
+    return not ("ReadOnlyMany" in modes and read_only)
+
+
+def pv_source(pv: dict[str, Any]) -> tuple[str, str]:
+    """(host path, hostPath type) of a PV this node can mount; ValueError otherwise."""
+    spec = pv.get("spec") or {}
+    if isinstance(spec.get("hostPath"), dict):
+        return spec["hostPath"].get("path", ""), spec["hostPath"].get("type") or ""
+    if isinstance(spec.get("local"), dict):
+        return spec["local"].get("path", ""), "Directory"
+    raise ValueError("unsupported volume source: only hostPath and local volumes can be mounted on this node")
+
+
+def unbound_message(volume: str, namespace: str, claim_name: str, claim: dict[str, Any] | None) -> str:
+    """kubelet's FailedMount message for a claim that is not (yet) Bound."""
+    if claim is None:
+        why = f'persistentvolumeclaim "{claim_name}" not found'
+    else:
+        phase = (claim.get("status") or {}).get("phase") or ""
+        vol = (claim.get("spec") or {}).get("volumeName") or ""
+        why = (f'PVC {namespace}/{claim_name} has non-bound phase ("{phase}") or empty pvc.Spec.VolumeName '
+               f'("{vol}")')
+    return (f"Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[], "
+            f"failed to process volumes=[{volume}]: error processing PVC {namespace}/{claim_name}: {why}")
+
+
+def multi_attach_message(pv_name: str, users: list[str]) -> str:
+    return f'Multi-Attach error for volume "{pv_name}" Volume is already used by pod(s) {", ".join(users)}'
+
+
+def check_host_path(path: str, typ: str, create: bool) -> None:
+    """hostPath ``type`` semantics; DirectoryOrCreate / FileOrCreate create when ``create``."""
+    def fail(what: str) -> None:
+        raise ValueError(f"hostPath type check failed: {path} is not {what}")
+    if typ == "DirectoryOrCreate":
+        if create:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        elif not os.path.isdir(path):
+            fail("a directory")
+    elif typ == "FileOrCreate":
+        if create and not os.path.exists(path):
+            os.makedirs(os.path.dirname(path) or "/", exist_ok=True)
+            with open(path, "a"):
+                pass
+            os.chmod(path, 0o644)
+    elif typ == "" and create and not os.path.exists(path):
+        # No type: no checks, and a missing path is made a directory, as containerd's CRI does.
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    elif typ == "Directory" and not os.path.isdir(path):
+        fail("a directory")
+    elif typ == "File" and not os.path.isfile(path):
+        fail("a file")
+    elif typ in ("Socket", "CharDevice", "BlockDevice"):
+        checks = {"Socket": (stat.S_ISSOCK, "a socket file"), "CharDevice": (stat.S_ISCHR, "a character device"),
+                  "BlockDevice": (stat.S_ISBLK, "a block device")}
+        test, what = checks[typ]
+        try:
+            ok = test(os.stat(path).st_mode)
+        except FileNotFoundError:
+            ok = False
+        if not ok:
+            fail(what)
+
+
+def _mode(value: Any, default: int) -> int:
+    return int(value) if isinstance(value, int) else default
+
+
+def _write_file(base: str, rel: str, data: bytes, mode: int) -> None:
+    if rel.startswith("/") or ".." in rel.split("/"):
+        raise ValueError(f"invalid path {rel!r}")
+    path = os.path.join(base, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".orlop-tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode & 0o777)
+    os.replace(tmp, path)
+
+
+def object_files(obj: dict[str, Any]) -> dict[str, bytes]:
+    """Key -> bytes of a ConfigMap (data, binaryData) or Secret (data, stringData)."""
+    if obj.get("kind") == "Secret":
+        out = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        out.update({k: v.encode() for k, v in (obj.get("stringData") or {}).items()})
+        return out
+    out = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
+    out.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+    return out
+
+
+def project_keys(kind: str, name: str, files: dict[str, bytes] | None, src: dict[str, Any],
+                 default_mode: int) -> list[tuple[str, bytes, int]]:
+    """(path, data, mode) of a configMap/secret source, honouring items and optional."""
+    if files is None:
+        if src.get("optional"):
+            return []
+        raise ValueError(f'{"configmap" if kind == "ConfigMap" else "secret"} "{name}" not found')
+    items = src.get("items")
+    if not items:
+        return [(k, v, default_mode) for k, v in sorted(files.items())]
+    out = []
+    for it in items:
+        key = it.get("key", "")
+        if key not in files:
+            if src.get("optional"):
+                continue
+            raise ValueError(f"{'configmap' if kind == 'ConfigMap' else 'secret'} references non-existent "
+                             f"{'config ' if kind == 'ConfigMap' else 'secret '}key: {key}")
+        out.append((it.get("path") or key, files[key], _mode(it.get("mode"), default_mode)))
+    return out
+
+
+class VolumeManager:
+    def __init__(self, client: VolumeClient, node_name: str, pods_dir: str, mount: bool):
+        self.client, self.node_name, self.pods_dir, self.mount = client, node_name, pods_dir, mount
+        self._ready: dict[str, dict[str, str]] = {}          # pod uid -> volume name -> host path
+        self._pod_pvs: dict[str, set[str]] = {}               # pod uid -> attached PV names
+        self._users: dict[str, set[str]] = {}                 # PV name -> pod uids on this node
+        self._pv_locks: dict[str, asyncio.Lock] = {}          # one attach/detach decision per PV at a time
+
+    def _pv_lock(self, pv_name: str) -> asyncio.Lock:
+        return self._pv_locks.setdefault(pv_name, asyncio.Lock())
+
+    def volumes_dir(self, uid: str) -> str:
+        return os.path.join(self.pods_dir, uid, "volumes")
+
+    def ready(self, uid: str) -> dict[str, str] | None:
+        return self._ready.get(uid)
+
+    # ------------------------------------------------------------------ setup
+    async def setup(self, pod: dict[str, Any], claim: Lookup, volume: Lookup) -> dict[str, str]:
+        """Host path of every volume of the pod; raises VolumeWait while that cannot be."""
+        uid = pod["metadata"]["uid"]
+        if uid in self._ready:
+            return self._ready[uid]
+        ns = pod["metadata"].get("namespace") or "default"
+        pvs: dict[str, tuple[dict[str, Any], bool]] = {}
+        for vol_name, claim_name, read_only in claims_of(pod):
+            c = claim(ns, claim_name)
+            bound = c is not None and (c.get("status") or {}).get("phase") == "Bound" and \
+                (c.get("spec") or {}).get("volumeName")
+            if not bound:
+                raise VolumeWait("FailedMount", unbound_message(vol_name, ns, claim_name, c), delayed=True)
+            assert c is not None
+            pv = volume(None, c["spec"]["volumeName"])
+            if pv is None:
+                raise VolumeWait("FailedMount", f"Unable to attach or mount volumes: unmounted volumes=[{vol_name}], "
+                                 f"unattached volumes=[], failed to process volumes=[{vol_name}]: error processing "
+                                 f"PVC {ns}/{claim_name}: failed to fetch PV {c['spec']['volumeName']} from API server",
+                                 delayed=True)
+            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            if ref.get("uid") and ref["uid"] != c["metadata"].get("uid"):
+                raise VolumeWait("FailedMount", f'MountVolume.SetUp failed for volume "{vol_name}" : the '
+                                 f'PersistentVolume {pv["metadata"]["name"]} is bound to another claim')
+            pvs[vol_name] = (pv, read_only)
+        for pv, read_only in pvs.values():
+            if needs_attach(pv, read_only):
+                await self.attach(pod, pv["metadata"]["name"], (pv.get("spec") or {}).get("claimRef") or {})
+        paths: dict[str, str] = {}
+        base = self.volumes_dir(uid)
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            name = v["name"]
+            try:
+                paths[name] = await self._setup_one(pod, v, os.path.join(base, name), pvs.get(name))
+            except (ValueError, OSError, ConfigError) as e:
+                raise VolumeWait("FailedMount", f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
+        self._ready[uid] = paths
+        return paths
+
+    async def _setup_one(self, pod: dict[str, Any], v: dict[str, Any], target: str,
+                         pv: tuple[dict[str, Any], bool] | None) -> str:
+        if pv is not None:
+            source, typ = pv_source(pv[0])
+            if not self.mount:
+                return source
+            check_host_path(source, typ, create=True)
+            return self._bind(source, target, pv[1])
+        if isinstance(v.get("hostPath"), dict):
+            source, typ = v["hostPath"].get("path", ""), v["hostPath"].get("type") or ""
+            if not self.mount:
+                return source
+            check_host_path(source, typ, create=True)
+            return self._bind(source, target, False)
+        if not self.mount:
+            return target
+        if "emptyDir" in v:
+            ed = v.get("emptyDir") or {}
+            os.makedirs(target, exist_ok=True)
+            if ed.get("medium") == "Memory" and not mounts.is_mount_point(target):
+                size = ed.get("sizeLimit")
+                opts = f"mode=0777,size={int(parse_quantity(size))}" if size else "mode=0777"
+                mounts.mount("tmpfs", target, "tmpfs", mounts.MS_NOSUID | mounts.MS_NODEV, opts)
+            else:
+                os.chmod(target, 0o777)
+            return target
+        files = await self._files_of(pod, v)
+        if files is None:
+            raise ValueError("unsupported volume type: this node mounts persistentVolumeClaim, hostPath, "
+                             "emptyDir, configMap, secret, downwardAPI and projected volumes")
+        os.makedirs(target, exist_ok=True)
+        for rel, data, mode in files:
+            _write_file(target, rel, data, mode)
+        return target
+
+    def _bind(self, source: str, target: str, read_only: bool) -> str:
+        if mounts.is_mount_point(target):
+            return target
+        if os.path.isdir(source):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "a"):
+                pass
+        mounts.bind(source, target, read_only)
+        return target
+
+    async def _files_of(self, pod: dict[str, Any], v: dict[str, Any]) -> list[tuple[str, bytes, int]] | None:
+        ns = pod["metadata"].get("namespace") or "default"
+
+        async def source(kind: str, src: dict[str, Any], default_mode: int) -> list[tuple[str, bytes, int]]:
+            name = src.get("name") or src.get("secretName") or ""
+            obj = await self.client.get("v1", kind, ns, name)
+            return project_keys(kind, name, object_files(obj) if obj else None, src, default_mode)
+
+        def downward(src: dict[str, Any], default_mode: int) -> list[tuple[str, bytes, int]]:
+            out = []
+            for it in src.get("items") or []:
+                if "fieldRef" in it:
+                    value = field_value(pod, it["fieldRef"].get("fieldPath", ""), "")
+                    out.append((it["path"], value.encode(), _mode(it.get("mode"), default_mode)))
+            return out
+
+        if isinstance(v.get("configMap"), dict):
+            src = v["configMap"]
+            return await source("ConfigMap", src, _mode(src.get("defaultMode"), 0o644))
+        if isinstance(v.get("secret"), dict):
+            src = v["secret"]
+            return await source("Secret", src, _mode(src.get("defaultMode"), 0o644))
+        if isinstance(v.get("downwardAPI"), dict):
+            src = v["downwardAPI"]
+            return downward(src, _mode(src.get("defaultMode"), 0o644))
+        if isinstance(v.get("projected"), dict):
+            proj = v["projected"]
+            mode = _mode(proj.get("defaultMode"), 0o644)
+            out: list[tuple[str, bytes, int]] = []
+            for s in proj.get("sources") or []:
+                if isinstance(s.get("configMap"), dict):
+                    out += await source("ConfigMap", s["configMap"], mode)
+                elif isinstance(s.get("secret"), dict):
+                    out += await source("Secret", s["secret"], mode)
+                elif isinstance(s.get("downwardAPI"), dict):
+                    out += downward(s["downwardAPI"], mode)
+                elif isinstance(s.get("serviceAccountToken"), dict):
+                    # No token issuer on this node: the file exists, empty.
+                    out.append((s["serviceAccountToken"].get("path") or "token", b"", mode))
+            return out
+        return None
+
+    # ---------------------------------------------------------------- attach
+    async def attach(self, pod: dict[str, Any], pv_name: str, claim_ref: dict[str, Any]) -> None:
+        """Record this node as the PV's user (compare-and-swap); VolumeWait on a Multi-Attach conflict."""
+        async with self._pv_lock(pv_name):
+            await self._attach(pod["metadata"]["uid"], pv_name, claim_ref)
+
+    async def _attach(self, uid: str, pv_name: str, claim_ref: dict[str, Any]) -> None:
+        for _ in range(10):
+            pv = await self.client.get("v1", "PersistentVolume", None, pv_name)
+            if pv is None:
+                raise VolumeWait("FailedMount", f"failed to fetch PV {pv_name} from API server")
+            annotations = pv["metadata"].get("annotations") or {}
+            holder = annotations.get(ATTACHED_NODE)
+            if holder and holder != self.node_name:
+                users = await self._users_on(holder, claim_ref)
+                if users:
+                    raise VolumeWait("FailedAttachVolume", multi_attach_message(pv_name, users),
+                                     component="attachdetach-controller", retry_after=2.0)
+            if holder != self.node_name:
+                pv["metadata"].setdefault("annotations", {})[ATTACHED_NODE] = self.node_name
+                try:
+                    await self.client.update(pv)
+                except StatusError as e:
+                    if e.code == 409:
+                        continue
+                    raise
+            self._users.setdefault(pv_name, set()).add(uid)
+            self._pod_pvs.setdefault(uid, set()).add(pv_name)
+            return
+        raise VolumeWait("FailedAttachVolume", f"AttachVolume.Attach failed for volume \"{pv_name}\" : "
+                         "the volume kept changing", component="attachdetach-controller", retry_after=1.0)
+
+    async def _users_on(self, node: str, claim_ref: dict[str, Any]) -> list[str]:
+        """Names of the pods on ``node`` that have not terminated and use the claim."""
+        ns, claim = claim_ref.get("namespace"), claim_ref.get("name")
+        if not ns or not claim:
+            return []
+        pods, _ = await self.client.list("v1", "Pod", ns, field_selector=f"spec.nodeName={node}")
+        out = []
+        for p in pods:
+            if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            if any(c == claim for _, c, _ in claims_of(p)):
+                out.append(p["metadata"]["name"])
+        return sorted(out)
+
+    async def detach(self, pv_name: str) -> None:
+        """Clear this node's attachment of a PV (compare-and-swap), if it is still ours."""
+        for _ in range(10):
+            pv = await self.client.get("v1", "PersistentVolume", None, pv_name)
+            if pv is None:
+                return
+            annotations = pv["metadata"].get("annotations") or {}
+            if annotations.get(ATTACHED_NODE) != self.node_name:
+                return
+            del annotations[ATTACHED_NODE]
+            try:
+                await self.client.update(pv)
+                return
+            except StatusError as e:
+                if e.code == 404:
+                    return
+                if e.code != 409:
+                    raise
+
+    def attached(self) -> dict[str, set[str]]:
+        return {k: set(v) for k, v in self._users.items() if v}
+
+    async def release(self, uid: str) -> None:
+        """The pod no longer uses its volumes: detach the PVs no other pod here uses."""
+        for pv_name in sorted(self._pod_pvs.pop(uid, set())):
+            async with self._pv_lock(pv_name):
+                users = self._users.get(pv_name, set())
+                users.discard(uid)
+                if not users:
+                    self._users.pop(pv_name, None)
+                    await self.detach(pv_name)
+
+    # -------------------------------------------------------------- teardown
+    async def teardown(self, uid: str) -> None:
+        """Unmount and delete the pod's volume directory, then release its attachments."""
+        self._ready.pop(uid, None)
+        base = self.volumes_dir(uid)
+        if self.mount:
+            left = mounts.unmount_all(base)
+            if left:
+                raise mounts.StillMounted(f"still mounted after unmount: {', '.join(left)}")
+            with contextlib.suppress(FileNotFoundError):
+                mounts.safe_rmtree(base)
+        await self.release(uid)
+
+    def leftover_pods(self) -> set[str]:
+        """Pod uids that have something mounted under the pods directory."""
+        out = set()
+        prefix = self.pods_dir.rstrip("/") + "/"
+        for mp in mounts.mount_points(self.pods_dir):
+            rest = mp[len(prefix):] if mp.startswith(prefix) else ""
+            if rest:
+                out.add(rest.split("/", 1)[0])
+        return out
+
+
+def ensure_subpath(mount_host_path: str, volume_host_path: str) -> None:
+    """Create a subPath inside a volume (as kubelet does), refusing one that escapes it through symlinks."""
+    if mount_host_path == volume_host_path or not os.path.isdir(volume_host_path):
+        return
+    os.makedirs(mount_host_path, mode=0o755, exist_ok=True)
+    real, base = os.path.realpath(mount_host_path), os.path.realpath(volume_host_path)
+    if real != base and not real.startswith(base.rstrip("/") + "/"):
+        raise ConfigError(f"subpath {mount_host_path!r} escapes its volume")
