@@ -799,7 +799,10 @@ class Registry:
                 raise invalid("Scale", name, [Cause("FieldValueInvalid",
                                                     f"Invalid value: {replicas!r}: must be greater than or equal to 0",
                                                     "spec.replicas")], "autoscaling")
-            want_rv = parse_rv((scale.get("metadata") or {}).get("resourceVersion"))
+            got_rv = (scale.get("metadata") or {}).get("resourceVersion")
+            # A patch carries the resourceVersion it was applied to; only one the patch itself set is a
+            # precondition (then a conflict is the client's), otherwise a lost race is retried.
+            want_rv = parse_rv(got_rv) if not patch_type or got_rv != current["metadata"].get("resourceVersion") else 0
             if want_rv and str(want_rv) != obj["metadata"]["resourceVersion"]:
                 raise conflict(res.plural, name, res.group)
             new = clone(obj)

@@ -604,12 +604,13 @@ def test_describe_statefulset(orlop: Any, ns: str) -> None:
     assert field_value(claims, "Capacity") == "1Gi"
     assert field_value(claims, "Access Modes") == "[ReadWriteOnce]"
 
-    live = get_json(orlop, "sts", "web", "-n", ns)
-    orlop.kubectl("create", "-f", "-", input=dump(event_for(live, ns, "SuccessfulCreate", "create Claim www-web-0")))
+    # The StatefulSet controller's own events, as `kubectl describe` prints them.
+    wait_until(lambda: "create Pod web-0 in StatefulSet web successful"
+               in orlop.kubectl("describe", "sts", "web", "-n", ns).stdout, 30, "the controller's events")
     out = orlop.kubectl("describe", "sts", "web", "-n", ns).stdout
-    events = out[out.index("Events:"):].splitlines()
-    row = re.split(r"\s{2,}", events[3].strip())
-    assert [row[0], row[1], row[3], row[4]] == ["Normal", "SuccessfulCreate", "e2e-suite", "create Claim www-web-0"]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in out[out.index("Events:"):].splitlines()[3:]]
+    assert ["Normal", "SuccessfulCreate", "statefulset-controller",
+            "create Claim www-web-0 Pod web-0 in StatefulSet web success"] in [[r[0], r[1], r[3], r[4]] for r in rows]
 
 
 def test_describe_secret(orlop: Any, ns: str) -> None:

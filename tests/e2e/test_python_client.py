@@ -69,9 +69,16 @@ def test_pvc_create_list_get_patch_delete(api, ns):
 
     deleted = core.delete_namespaced_persistent_volume_claim("data", ns)
     assert deleted.metadata.name == "data"          # typed V1PersistentVolumeClaim, not a Status
-    with pytest.raises(ApiException) as e:
-        core.read_namespaced_persistent_volume_claim("data", ns)
-    assert e.value.status == 404
+    # kubernetes.io/pvc-protection holds it until the protection controller sees no pod uses it.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            core.read_namespaced_persistent_volume_claim("data", ns)
+        except ApiException as e:
+            assert e.status == 404
+            break
+        assert time.monotonic() < deadline, "the claim was not removed"
+        time.sleep(0.1)
 
 
 def test_watch_sees_added_modified_deleted(api, ns):

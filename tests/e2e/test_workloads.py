@@ -282,3 +282,58 @@ def test_retention_when_scaled_delete_removes_condemned_claim(orlop: Any) -> Non
     # The provisioned volume of the deleted claim is reclaimed (Delete policy of local-path).
     wait_until(lambda: orlop.kubectl("get", "pv", volume, check=False).returncode == 1, 60, "its volume to go")
     orlop.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_wait_for_first_consumer_claim_is_provisioned_on_the_pods_node(orlop: Any) -> None:
+    """A WaitForFirstConsumer claim waits (event WaitForFirstConsumer) until a pod uses it; the scheduler
+    picks the node, sets volume.kubernetes.io/selected-node, the volume is provisioned there, the pod runs."""
+    ns = unique("wffc")
+    create_namespace(orlop, ns)
+    cls = unique("wffc")
+    orlop.kubectl("create", "-f", "-", input=dump(
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": cls},
+         "provisioner": "orlop.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"}))
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "late"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": cls,
+                      "resources": {"requests": {"storage": "1Gi"}}}}
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(claim))
+    wait_until(lambda: any(e["reason"] == "WaitForFirstConsumer" for e in events(orlop, ns, "late")), 30,
+               "the WaitForFirstConsumer event")
+    assert get_json(orlop, "pvc", "late", "-n", ns)["status"]["phase"] == "Pending"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "consumer"},
+           "spec": {"containers": [{"name": "c", "image": "busybox",
+                                    "volumeMounts": [{"name": "d", "mountPath": "/data"}]}],
+                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "late"}}]}}
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
+    orlop.kubectl("wait", "--for=condition=Ready", "pod/consumer", "-n", ns, "--timeout=90s", timeout=100)
+    node = get_json(orlop, "pod", "consumer", "-n", ns)["spec"]["nodeName"]
+    got = get_json(orlop, "pvc", "late", "-n", ns)
+    assert got["status"]["phase"] == "Bound"
+    assert got["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == node
+    pv = get_json(orlop, "pv", got["spec"]["volumeName"])
+    terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert terms[0]["matchExpressions"][0]["values"] == [node]
+    orlop.kubectl("delete", "namespace", ns, "--timeout=90s", timeout=100)
+    orlop.kubectl("delete", "storageclass", cls)
+
+
+def test_recreated_statefulset_reuses_claims_and_data(orlop: Any) -> None:
+    """Seed 000 "数据块复用": delete the set (claims stay), create it again: same claims, same data."""
+    ns = unique("reuse")
+    create_namespace(orlop, ns)
+    sts = yaml.safe_load(manifest("seed002-statefulset-web.yaml"))
+    sts["spec"]["replicas"] = 1
+    orlop.kubectl("apply", "-n", ns, "-f", "-", input=dump(sts))
+    orlop.kubectl("rollout", "status", "statefulset/web", "-n", ns, "--timeout=120s", timeout=130)
+    orlop.kubectl("exec", "web-0", "-n", ns, "--", "sh", "-c", "echo kept > /usr/share/nginx/html/data.txt")
+    uid = get_json(orlop, "pvc", "www-web-0", "-n", ns)["metadata"]["uid"]
+    orlop.kubectl("delete", "statefulset", "web", "-n", ns, "--timeout=60s", timeout=90)
+    wait_until(lambda: orlop.kubectl("get", "pod", "web-0", "-n", ns, check=False).returncode == 1, 90,
+               "web-0 to go with its set")
+    assert get_json(orlop, "pvc", "www-web-0", "-n", ns)["metadata"]["uid"] == uid
+    orlop.kubectl("apply", "-n", ns, "-f", "-", input=dump(sts))
+    orlop.kubectl("rollout", "status", "statefulset/web", "-n", ns, "--timeout=120s", timeout=130)
+    out = orlop.kubectl("exec", "web-0", "-n", ns, "--", "cat", "/usr/share/nginx/html/data.txt")
+    assert out.stdout == "kept\n"
+    assert get_json(orlop, "pvc", "www-web-0", "-n", ns)["metadata"]["uid"] == uid
+    orlop.kubectl("delete", "namespace", ns, "--wait=false")
