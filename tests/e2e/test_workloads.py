@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -337,3 +338,26 @@ def test_recreated_statefulset_reuses_claims_and_data(orlop: Any) -> None:
     assert out.stdout == "kept\n"
     assert get_json(orlop, "pvc", "www-web-0", "-n", ns)["metadata"]["uid"] == uid
     orlop.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_orlop_restart_adopts_running_pods(fresh_orlop: Any) -> None:
+    """kill -9 of orlop up with a pod running: after the restart the same container goes on (not restarted),
+    and exec and logs work again."""
+    o = fresh_orlop
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "survivor"},
+           "spec": {"containers": [{"name": "c", "image": "busybox",
+                                    "command": ["sh", "-c", "echo started; exec sleep 100000"]}]}}
+    o.kubectl("create", "-f", "-", input=dump(pod))
+    o.kubectl("wait", "--for=condition=Ready", "pod/survivor", "--timeout=90s", timeout=100)
+    o.kubectl("exec", "survivor", "--", "sh", "-c", "echo before > /tmp/marker")
+    before = get_json(o, "pod", "survivor")
+    o.stop(signal.SIGKILL)
+    o.start()
+    wait_until(lambda: pod_ready(o, "default", "survivor"), 60, "the pod to be Ready after the restart")
+    after = get_json(o, "pod", "survivor")
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    st = after["status"]["containerStatuses"][0]
+    assert st["restartCount"] == 0
+    assert st["containerID"] == before["status"]["containerStatuses"][0]["containerID"]
+    assert o.kubectl("exec", "survivor", "--", "cat", "/tmp/marker").stdout == "before\n"
+    assert o.kubectl("logs", "survivor").stdout == "started\n"
