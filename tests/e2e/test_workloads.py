@@ -361,3 +361,25 @@ def test_orlop_restart_adopts_running_pods(fresh_orlop: Any) -> None:
     assert st["containerID"] == before["status"]["containerStatuses"][0]["containerID"]
     assert o.kubectl("exec", "survivor", "--", "cat", "/tmp/marker").stdout == "before\n"
     assert o.kubectl("logs", "survivor").stdout == "started\n"
+
+
+def test_python_client_stream_exec(orlop: Any) -> None:
+    """The official client's kubernetes.stream (WebSocket, offers v5 and v4) runs commands in a pod."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+    ns = unique("pyexec")
+    create_namespace(orlop, ns)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shell"},
+           "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+    orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
+    orlop.kubectl("wait", "--for=condition=Ready", "pod/shell", "-n", ns, "--timeout=90s", timeout=100)
+    api = config.new_client_from_config(config_file=orlop.kubeconfig)
+    core = client.CoreV1Api(api)
+    out = stream(core.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "echo hi from $(hostname)"],
+                 stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "hi from shell\n"
+    resp = stream(core.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "exit 4"],
+                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp.run_forever(timeout=10)
+    assert resp.returncode == 4
+    orlop.kubectl("delete", "namespace", ns, "--wait=false")
