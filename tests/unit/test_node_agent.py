@@ -13,11 +13,11 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
+from inproc import until
 
 from orlop.client import LocalClient
 from orlop.node import mounts
@@ -32,17 +32,6 @@ from orlop.up import bootstrap, start_controllers
 
 TOKEN = "node-test-token"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the process runtime needs root")
-
-
-async def until(cond: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def alive(pid: int) -> bool:

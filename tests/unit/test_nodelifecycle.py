@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from inproc import until
 
 from orlop.client import LocalClient
 from orlop.controllers.base import Informers
@@ -97,17 +97,6 @@ def test_reconciled_taints(obj, want) -> None:
 
 
 # --------------------------------------------------------------------------- in process
-
-async def until(cond_: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await cond_()
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
 
 def micro_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

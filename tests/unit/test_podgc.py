@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from inproc import until
 
 from orlop.client import LocalClient
 from orlop.controllers.base import Informers
@@ -96,17 +96,6 @@ def test_failed_status() -> None:
 
 
 # --------------------------------------------------------------------------- in process
-
-async def until(cond: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
 
 async def bind(client: LocalClient, name: str, node_name: str) -> None:
     await client.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},

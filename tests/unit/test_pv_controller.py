@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from inproc import until
 
 from orlop import drivers
 from orlop.client import LocalClient
@@ -20,17 +20,6 @@ from orlop.drivers.localpath import LocalPathDriver
 from orlop.registry.core import Registry
 from orlop.store.sqlite import SQLiteStore
 from orlop.up import DEFAULT_CLASS, bootstrap, start_controllers
-
-
-async def until(cond: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Cluster:

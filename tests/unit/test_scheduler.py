@@ -10,10 +10,10 @@ import asyncio
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from inproc import until
 
 from orlop import drivers
 from orlop.client import LocalClient
@@ -26,17 +26,6 @@ from orlop.store.sqlite import SQLiteStore
 from orlop.up import bootstrap
 
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
-
-
-async def until(cond: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class Cluster:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import yaml
+from inproc import until
 
 from orlop import drivers
 from orlop.client import LocalClient
@@ -100,17 +100,6 @@ def web(replicas: int = 2, retention: dict | None = None, image: str = "nginx:1.
         spec["persistentVolumeClaimRetentionPolicy"] = retention
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web", "namespace": "default"},
             "spec": spec}
-
-
-async def until(cond: Callable[[], Awaitable[Any]], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Cluster:
