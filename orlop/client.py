@@ -29,11 +29,20 @@ from .registry.resources import Resource, by_api_version
 from .store import KeyExists, KeyNotFound
 
 
-def _res(api_version: str, kind: str) -> Resource:
+def resource_of(api_version: str, kind: str) -> Resource:
     res = by_api_version(api_version, kind)
     if res is None:
         raise ValueError(f"orlop does not serve {api_version} {kind}")
     return res
+
+
+def binding(namespace: str, name: str, node_name: str, uid: str | None = None) -> dict[str, Any]:
+    """The Binding object a scheduler POSTs to pods/<name>/binding (with a uid precondition when given)."""
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if uid:
+        meta["uid"] = uid
+    return {"apiVersion": "v1", "kind": "Binding", "metadata": meta,
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
 
 
 class EventRecorder:
@@ -116,7 +125,7 @@ class LocalClient(EventRecorder):
 
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
-            return await self.registry.get(_res(api_version, kind), namespace, name)
+            return await self.registry.get(resource_of(api_version, kind), namespace, name)
         except StatusError as e:
             if e.code == 404:
                 return None
@@ -124,23 +133,23 @@ class LocalClient(EventRecorder):
 
     async def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
                    field_selector: str = "") -> tuple[list[dict[str, Any]], str]:
-        out = await self.registry.list(_res(api_version, kind), namespace,
+        out = await self.registry.list(resource_of(api_version, kind), namespace,
                                        ListOptions(label_selector=label_selector, field_selector=field_selector))
         return out["items"], out["metadata"]["resourceVersion"]
 
     def watch(self, api_version: str, kind: str, namespace: str | None = None,
               resource_version: str = "", label_selector: str = "",
               field_selector: str = "") -> AsyncIterator[WatchEvent]:
-        return self.registry.watch(_res(api_version, kind), namespace,
+        return self.registry.watch(resource_of(api_version, kind), namespace,
                                    ListOptions(resource_version=resource_version, label_selector=label_selector,
                                                field_selector=field_selector))
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        res = _res(obj["apiVersion"], obj["kind"])
+        res = resource_of(obj["apiVersion"], obj["kind"])
         return await self.registry.create(res, obj["metadata"].get("namespace"), obj, self._opts())
 
     async def update(self, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]:
-        res = _res(obj["apiVersion"], obj["kind"])
+        res = resource_of(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         updated, _ = await self.registry.update(res, meta.get("namespace"), meta["name"], obj, self._opts(),
                                                 subresource=subresource)
@@ -148,7 +157,7 @@ class LocalClient(EventRecorder):
 
     async def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
                           patch: dict[str, Any], subresource: str = "") -> dict[str, Any]:
-        obj, _ = await self.registry.patch(_res(api_version, kind), namespace, name, PATCH_MERGE,
+        obj, _ = await self.registry.patch(resource_of(api_version, kind), namespace, name, PATCH_MERGE,
                                            orjson.dumps(patch), self._opts(), subresource=subresource)
         return obj
 
@@ -157,7 +166,7 @@ class LocalClient(EventRecorder):
                      grace_period_seconds: int | None = None) -> bool:
         """Delete; False if it was already gone. Returns True once the delete was accepted."""
         try:
-            await self.registry.delete(_res(api_version, kind), namespace, name,
+            await self.registry.delete(resource_of(api_version, kind), namespace, name,
                                        DeleteOptions(propagation_policy=propagation_policy, uid=uid,
                                                      grace_period_seconds=grace_period_seconds))
             return True
@@ -168,12 +177,7 @@ class LocalClient(EventRecorder):
 
     async def bind_pod(self, namespace: str, name: str, node_name: str, uid: str | None = None) -> None:
         """POST pods/<name>/binding: assign the pod to ``node_name`` (409 if already assigned)."""
-        meta: dict[str, Any] = {"name": name, "namespace": namespace}
-        if uid:
-            meta["uid"] = uid
-        await self.registry.bind_pod(namespace, name, {"apiVersion": "v1", "kind": "Binding", "metadata": meta,
-                                                       "target": {"apiVersion": "v1", "kind": "Node",
-                                                                  "name": node_name}})
+        await self.registry.bind_pod(namespace, name, binding(namespace, name, node_name, uid))
 
     # ------------------------------------------------------------- intents
     # A backend operation about to run is written down first (under /orlop/intents/, not an

@@ -19,17 +19,11 @@ import aiohttp
 import orjson
 import yaml
 
-from .client import EventRecorder
+from .client import EventRecorder, binding
+from .client import resource_of as _res
 from .errors import StatusError
 from .registry.core import WatchEvent
-from .registry.resources import Resource, by_api_version
-
-
-def _res(api_version: str, kind: str) -> Resource:
-    res = by_api_version(api_version, kind)
-    if res is None:
-        raise ValueError(f"orlop does not serve {api_version} {kind}")
-    return res
+from .registry.resources import Resource
 
 
 def load_kubeconfig(path: str) -> tuple[str, ssl.SSLContext, str]:
@@ -190,10 +184,5 @@ class RemoteClient(EventRecorder):
             raise
 
     async def bind_pod(self, namespace: str, name: str, node_name: str, uid: str | None = None) -> None:
-        meta: dict[str, Any] = {"name": name, "namespace": namespace}
-        if uid:
-            meta["uid"] = uid
-        res = _res("v1", "Pod")
-        await self._call("POST", self._path(res, namespace, name, "binding"),
-                         {"apiVersion": "v1", "kind": "Binding", "metadata": meta,
-                          "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}})
+        await self._call("POST", self._path(_res("v1", "Pod"), namespace, name, "binding"),
+                         binding(namespace, name, node_name, uid))
