@@ -39,9 +39,10 @@ import copy
 import json
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -517,9 +518,11 @@ def _compare(types: _Types, lhs: Any, rhs: Any) -> _Comparison:
 
 def _cmp(types: _Types, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, path: Path,
          cmp: _Comparison) -> None:
-    if lhs is rhs or (isinstance(lhs, (dict, list)) and type(lhs) is type(rhs) and lhs == rhs
-                      and _same_json(lhs, rhs)):
-        return      # identical subtrees: nothing added, removed or modified below here
+    if lhs is rhs:
+        return
+    if type(lhs) is type(rhs) and lhs == rhs:
+        if type(lhs) in _SCALARS or _same_json(lhs, rhs):
+            return      # identical subtrees: nothing added, removed or modified below here
     lshape = _shape(types, kind, fpath, lhs) if lhs is not _ABSENT else None
     rshape = _shape(types, kind, fpath, rhs) if rhs is not _ABSENT else None
     shape = rshape or lshape
@@ -544,15 +547,24 @@ def _cmp(types: _Types, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, p
     else:
         lmap = lhs if isinstance(lhs, dict) else {}
         rmap = rhs if isinstance(rhs, dict) else {}
-        for key in list(lmap) + [k for k in rmap if k not in lmap]:
+        for key, lval in lmap.items():
+            rval = rmap.get(key, _ABSENT)
+            if lval is rval or (type(lval) is type(rval) and type(lval) in _SCALARS and lval == rval):
+                continue    # an equal scalar: nothing to record (the first test of _cmp, inlined)
             cfpath = fpath + (key,)
-            _cmp(types, lmap.get(key, _ABSENT), rmap.get(key, _ABSENT), cfpath,
-                 _child_kind(types, kind, cfpath), path + (("f", key),), cmp)
+            _cmp(types, lval, rval, cfpath, _child_kind(types, kind, cfpath), path + (("f", key),), cmp)
+        for key, rval in rmap.items():
+            if key not in lmap:
+                cfpath = fpath + (key,)
+                _cmp(types, _ABSENT, rval, cfpath, _child_kind(types, kind, cfpath), path + (("f", key),), cmp)
     if path:
         if lhs is _ABSENT:
             cmp.added.add(path)
         elif rhs is _ABSENT:
             cmp.removed.add(path)
+
+
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _same_json(a: Any, b: Any) -> bool:
@@ -567,7 +579,12 @@ def _recursive_difference(paths: Iterable[Path], remove: FieldSet) -> set[Path]:
     """Drop every path that is in ``remove`` or lies under a path of ``remove``."""
     if not remove:
         return set(paths)
-    return {p for p in paths if not any(p[:n] in remove for n in range(1, len(p) + 1))}
+    lengths = {len(r) for r in remove if r}
+    if len(lengths) == 1:
+        # One length n (the usual case: top-level reset fields): only p[:n] can be in ``remove``.
+        n = lengths.pop()
+        return {p for p in paths if p[:n] not in remove}
+    return {p for p in paths if not any(p[:n] in remove for n in lengths)}
 
 
 def _node_kinds(types: _Types, path: Path) -> list[str]:
@@ -707,6 +724,53 @@ def decode_fields_v1(fields: Any) -> FieldSet:
     return frozenset(out)
 
 
+# Every write decodes the stored managedFields and encodes the new ones, and most entries are
+# the same from one write to the next (and from one object of a kind to the next): both
+# directions are cached.  A FieldsV1 document is keyed by its exact JSON bytes (same bytes,
+# same set); an encoding is kept as JSON bytes and handed out as a fresh copy, so no caller
+# can alter the cache through the object it gets.
+_FIELDS_CACHE_MAX = 4096
+_DECODED: dict[bytes, FieldSet] = {}
+_ENCODED: dict[FieldSet, bytes] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _FIELDS_CACHE_MAX:
+        try:
+            del cache[next(iter(cache))]    # the oldest entry
+        except (KeyError, RuntimeError, StopIteration):
+            pass                            # (another thread got there first)
+    cache[key] = value
+
+
+def _decode_fields_cached(fields: Any) -> FieldSet:
+    """``decode_fields_v1``, remembered by the document's JSON bytes (errors are not cached)."""
+    try:
+        key = orjson.dumps(fields)
+    except TypeError:
+        return decode_fields_v1(fields)
+    hit = _DECODED.get(key)
+    if hit is None:
+        hit = decode_fields_v1(fields)
+        _remember(_DECODED, key, hit)
+    return hit
+
+
+def _encode_fields_cached(fields: FieldSet) -> dict[str, Any]:
+    """``encode_fields_v1`` of a set, as a new dict each time."""
+    if not isinstance(fields, frozenset):
+        return encode_fields_v1(fields)
+    data = _ENCODED.get(fields)
+    if data is None:
+        data = orjson.dumps(encode_fields_v1(fields))
+        _remember(_ENCODED, fields, data)
+        # What we encode decodes to the same set: the next write's decode is a hit.
+        if data not in _DECODED:
+            _remember(_DECODED, data, fields)
+    result: dict[str, Any] = orjson.loads(data)
+    return result
+
+
 def fields_v1(obj: Mapping[str, Any], gvk: GVK, *, schema: Any = None) -> dict[str, Any]:
     """The FieldsV1 of the fields ``obj`` sets, as an Apply of ``obj`` would record them."""
     types = _types_for(schema, gvk)
@@ -830,9 +894,11 @@ def _remove(types: _Types, obj: dict[str, Any], paths: Iterable[Path]) -> dict[s
 
 # --- managers --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Key:
-    """A manager's identity: Kubernetes keys Update entries by API version too, Apply entries not."""
+class _Key(NamedTuple):
+    """A manager's identity: Kubernetes keys Update entries by API version too, Apply entries not.
+
+    (Named tuples, not frozen dataclasses: built, hashed and compared on every write.)
+    """
 
     manager: str
     operation: str
@@ -866,8 +932,7 @@ def _key(manager: str, operation: str, api_version: str, subresource: str) -> _K
     return _Key(manager, operation, api_version if operation == "Update" else "", subresource)
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     fields: FieldSet
     api_version: str
     applied: bool
@@ -907,13 +972,14 @@ def _decode_managers(entries: Any) -> Managers:
                 (time is not None and not isinstance(time, str)):
             raise _DecodeError(f"managed fields entry {i} has a field of the wrong type")
         try:
-            fields = decode_fields_v1(e.get("fieldsV1") or {})
+            fields = _decode_fields_cached(e.get("fieldsV1") or {})
         except FieldsV1Error as err:
             raise _DecodeError(f"error decoding set: {err}") from None
         out[_key(manager, op, api_version, subresource)] = _Entry(fields, api_version, op == "Apply", time)
     return out
 
 
+@lru_cache(maxsize=1024)
 def _seconds(time: str | None) -> int:
     if not time:
         return 0
@@ -936,7 +1002,7 @@ def _encode_managers(managers: Managers) -> list[dict[str, Any]]:
         if entry.time:
             e["time"] = entry.time
         e["fieldsType"] = "FieldsV1"
-        e["fieldsV1"] = encode_fields_v1(entry.fields)
+        e["fieldsV1"] = _encode_fields_cached(entry.fields)
         if key.subresource:
             e["subresource"] = key.subresource
         entries.append(e)
@@ -961,9 +1027,12 @@ def _paths(field_paths: Iterable[tuple[str, ...]]) -> FieldSet:
 _DEFAULT_RESET: dict[str, tuple[tuple[str, ...], ...]] = {"": (("status",),), "status": (("spec",),)}
 
 
+_DEFAULT_RESET_SETS: dict[str, FieldSet] = {sub: _paths(fields) for sub, fields in _DEFAULT_RESET.items()}
+
+
 def _reset_set(reset_fields: Iterable[tuple[str, ...]] | None, subresource: str) -> FieldSet:
     if reset_fields is None:
-        reset_fields = _DEFAULT_RESET.get(subresource, ())
+        return _DEFAULT_RESET_SETS.get(subresource, frozenset())
     return _paths(reset_fields)
 
 
@@ -1007,10 +1076,38 @@ def _without_managed_fields(obj: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+_RV_PATH: Path = (("f", "metadata"), ("f", "resourceVersion"))
+
+
+def _compare_view(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``_without_managed_fields(obj)`` for reading only: a copy of the top level and of ``metadata``
+    (without managedFields) that shares the other subtrees when they had no nulls."""
+    try:
+        data = orjson.dumps(obj)
+    except TypeError:
+        data = b"null"
+    out = dict(obj) if b"null" not in data else _strip_nulls_slow(dict(obj))
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    return out
+
+
 def _update_managers(types: _Types, old: Any, new: Any, managers: Managers, workflow: _Key | None,
-                     force: bool, ignored: FieldSet) -> tuple[Managers, _Comparison]:
+                     force: bool, ignored: FieldSet,
+                     rv: tuple[Any, Any] | None = None) -> tuple[Managers, _Comparison]:
     """smd Updater.update: take changed fields away from the other managers, or report conflicts."""
-    cmp = _compare(types, old, new).exclude(ignored)
+    cmp = _compare(types, old, new)
+    if rv is not None:
+        # The leaf _cmp would have compared inside metadata (present on both sides).
+        if rv[0] is _ABSENT:
+            if rv[1] is not _ABSENT:
+                cmp.added.add(_RV_PATH)
+        elif rv[1] is _ABSENT:
+            cmp.removed.add(_RV_PATH)
+        elif not _equal(rv[0], rv[1]):
+            cmp.modified.add(_RV_PATH)
+    cmp = cmp.exclude(ignored)
     changed = cmp.modified | cmp.added
     conflicts: dict[_Key, set[Path]] = {}
     for key, entry in managers.items():
@@ -1022,12 +1119,13 @@ def _update_managers(types: _Types, old: Any, new: Any, managers: Managers, work
     if conflicts and not force:
         raise _Conflicts(conflicts)
     out: Managers = {}
+    removed = cmp.removed
     for key, entry in managers.items():
         fields = entry.fields
-        if key != workflow:
-            fields = fields - conflicts.get(key, set()) - cmp.removed
+        if key != workflow and (key in conflicts or not fields.isdisjoint(removed)):
+            fields = fields - conflicts.get(key, set()) - removed
         if fields:
-            out[key] = replace(entry, fields=frozenset(fields))
+            out[key] = entry if fields is entry.fields else entry._replace(fields=frozenset(fields))
     return out, cmp
 
 
@@ -1089,10 +1187,14 @@ def _cap_update_managers(managers: Managers) -> Managers:
 
 
 def _record_update(types: _Types, old: Any, new: Any, managers: Managers, manager: str, api_version: str,
-                   subresource: str, now: str, ignored: FieldSet) -> Managers:
-    """The apiserver's Update chain below decoding: ownership of what changed from old to new."""
-    managers, cmp = _update_managers(types, old, new, managers, None, True, ignored)
-    current = _recursive_difference((cmp.modified | cmp.added) - cmp.removed, ignored) - _STRIP_META
+                   subresource: str, now: str, ignored: FieldSet, rv: tuple[Any, Any] | None = None) -> Managers:
+    """The apiserver's Update chain below decoding: ownership of what changed from old to new.
+
+    ``rv``: (old, new) ``metadata.resourceVersion`` when the caller took it out of both objects.
+    """
+    managers, cmp = _update_managers(types, old, new, managers, None, True, ignored, rv)
+    # (cmp comes back without the ignored paths already: no need to take them out again.)
+    current = (cmp.modified | cmp.added) - cmp.removed - _STRIP_META
     if current:
         key = _key(manager or "unknown", "Update", api_version, subresource)
         previous = managers.get(key)
@@ -1111,8 +1213,13 @@ def _set_managed_fields(obj: dict[str, Any], managers: Managers) -> None:
         meta.pop("managedFields", None)
 
 
-def _keep_if_only_timestamps(old: Mapping[str, Any] | None, new: dict[str, Any]) -> None:
-    """IgnoreManagedFieldsTimestampsTransformer: a no-op write keeps the old managedFields as they were."""
+def _keep_if_only_timestamps(old: Mapping[str, Any] | None, new: dict[str, Any],
+                             same: Callable[[], bool] | None = None) -> None:
+    """IgnoreManagedFieldsTimestampsTransformer: a no-op write keeps the old managedFields as they were.
+
+    ``same()``, when given, says whether old and new are equal apart from managedFields (the
+    caller has compared them already).
+    """
     old_meta = old.get("metadata") if old is not None else None
     new_meta = new.get("metadata")
     if not isinstance(old_meta, dict) or not isinstance(new_meta, dict):
@@ -1124,9 +1231,11 @@ def _keep_if_only_timestamps(old: Mapping[str, Any] | None, new: dict[str, Any])
     def untimed(entries: list[Any]) -> list[Any]:
         return [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e for e in entries]
 
+    if same is not None and not same():
+        return      # the cheaper of the two tests first (both must hold)
     if untimed(old_mf) != untimed(new_mf):
         return
-    if _without_managed_fields(old) != _without_managed_fields(new):
+    if same is None and _without_managed_fields(old) != _without_managed_fields(new):
         return
     new_meta["managedFields"] = copy.deepcopy(old_mf)
 
@@ -1188,11 +1297,20 @@ def record_update(old: Mapping[str, Any] | None, new: dict[str, Any], *, manager
         _set_managed_fields(new, {})
         return
 
-    live = _without_managed_fields(old) if old is not None else _zero_object(types.gvk)
-    result = _record_update(types, live, _without_managed_fields(new), managers, manager, api_version,
-                            subresource, now, ignored)
+    live = _compare_view(old) if old is not None else _compare_view(_zero_object(types.gvk))
+    changed = _compare_view(new)
+    # resourceVersion (never owned) is compared on its own, so that equal metadata is equal
+    # as a whole (a client's update carries it, the stored object does not).  Both views have
+    # metadata of their own: popping from them touches neither object.
+    rv: tuple[Any, Any] | None = None
+    live_meta, changed_meta = live.get("metadata"), changed.get("metadata")
+    if isinstance(live_meta, dict) and isinstance(changed_meta, dict) and \
+            ("resourceVersion" in live_meta or "resourceVersion" in changed_meta):
+        rv = (live_meta.pop("resourceVersion", _ABSENT), changed_meta.pop("resourceVersion", _ABSENT))
+    result = _record_update(types, live, changed, managers, manager, api_version, subresource, now, ignored, rv)
     _set_managed_fields(new, result)
-    _keep_if_only_timestamps(old, new)
+    if old is not None:
+        _keep_if_only_timestamps(old, new, lambda: live == changed and (rv is None or rv[0] == rv[1]))
 
 
 # --- public: apply ---------------------------------------------------------------------------------------
@@ -1294,7 +1412,7 @@ def _apply_once(types: _Types, live: dict[str, Any], config: dict[str, Any], man
         fields = entry.fields - _STRIP_META
         if fields:
             changed = not _equal(merged, live)
-            managers[me] = replace(entry, fields=fields, time=now if changed else previous_time)
+            managers[me] = entry._replace(fields=fields, time=now if changed else previous_time)
         else:
             del managers[me]
     return merged, managers
@@ -1380,6 +1498,14 @@ def _invalid(field: str, value: Any, detail: str) -> Cause:
     return Cause("FieldValueInvalid", f"Invalid value: {shown}: {detail}", field)
 
 
+@lru_cache(maxsize=1024)
+def _unprintable(manager: str) -> tuple[tuple[int, str], ...]:
+    """(position, character) of each character of a manager name Go's unicode.IsPrint rejects."""
+    if manager.isascii() and manager.isprintable():
+        return ()       # ASCII: Python's printable set is Go's (space through tilde)
+    return tuple((pos, ch) for pos, ch in enumerate(manager) if not _printable(ch))
+
+
 def validate_managed_fields(mf: object) -> list[Cause]:
     """Causes (for a 422 Invalid) of a ``metadata.managedFields`` value that Kubernetes rejects.
 
@@ -1415,10 +1541,9 @@ def validate_managed_fields(mf: object) -> list[Cause]:
             if len(manager.encode()) > FIELD_MANAGER_MAX_LENGTH:
                 causes.append(Cause("FieldValueTooLong",
                                     f"Too long: may not be more than {FIELD_MANAGER_MAX_LENGTH} bytes", f"{at}.manager"))
-            for pos, ch in enumerate(manager):
-                if not _printable(ch):
-                    causes.append(_invalid(f"{at}.manager", manager,
-                                           f"invalid character U+{ord(ch):04X} (at position {pos})"))
+            for pos, ch in _unprintable(manager):
+                causes.append(_invalid(f"{at}.manager", manager,
+                                       f"invalid character U+{ord(ch):04X} (at position {pos})"))
         subresource = entry.get("subresource")
         if isinstance(subresource, str) and len(subresource.encode()) > MAX_SUBRESOURCE_NAME_LENGTH:
             causes.append(Cause("FieldValueTooLong",
@@ -1427,7 +1552,7 @@ def validate_managed_fields(mf: object) -> list[Cause]:
         fields = entry.get("fieldsV1")
         if fields is not None:
             try:
-                decode_fields_v1(fields)
+                _decode_fields_cached(fields)
             except FieldsV1Error as e:
                 causes.append(Cause("FieldValueInvalid", f"Invalid value: {go_json(fields)}: {e}", f"{at}.fieldsV1"))
     return causes

@@ -25,7 +25,10 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from functools import lru_cache, wraps
 from typing import Any
+
+import orjson
 
 from orlop.errors import Cause
 from orlop.quantity import ParsedQuantity, parse_quantity_full
@@ -157,7 +160,44 @@ _HTTP_HEADER_RE = re.compile(f"^{_HTTP_HEADER_FMT}$")
 
 
 def _blen(s: str) -> int:
+    if s.isascii():
+        return len(s)
     return len(s.encode("utf-8", "surrogatepass"))
+
+
+def _memo(fn: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """Remember a pure string check's messages (names, keys and finalizers repeat on every write).
+
+    Only plain ``str`` arguments are remembered; every call gets a list of its own.
+    """
+    cached = lru_cache(maxsize=8192)(lambda value: tuple(fn(value)))
+
+    @wraps(fn)
+    def check(value: str) -> list[str]:
+        if type(value) is str:
+            return list(cached(value))
+        return fn(value)
+    return check
+
+
+@lru_cache(maxsize=4096)
+def _parse_quantity_text(text: str) -> ParsedQuantity:
+    return parse_quantity_full(text)
+
+
+def _parse_quantity(v: Any) -> ParsedQuantity:
+    """``parse_quantity_full``, remembered for strings (ParsedQuantity is immutable; errors are not kept)."""
+    if type(v) is str:
+        return _parse_quantity_text(v)
+    return parse_quantity_full(v)
+
+
+def _json_copy(v: Any) -> Any:
+    """A deep copy of JSON data (orjson; the json module for what orjson refuses, e.g. huge integers)."""
+    try:
+        return orjson.loads(orjson.dumps(v))
+    except (TypeError, orjson.JSONDecodeError):
+        return json.loads(json.dumps(v))
 
 
 def _match(rx: re.Pattern[str], s: str) -> bool:
@@ -176,6 +216,7 @@ def max_len_error(n: int) -> str:
     return f"must be no more than {n} characters"
 
 
+@_memo
 def is_dns1123_label(value: str) -> list[str]:
     errs = []
     if _blen(value) > 63:
@@ -190,6 +231,7 @@ def is_dns1123_label(value: str) -> list[str]:
     return errs
 
 
+@_memo
 def is_dns1123_subdomain(value: str) -> list[str]:
     errs = []
     if _blen(value) > 253:
@@ -201,6 +243,7 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return errs
 
 
+@_memo
 def is_dns1035_label(value: str) -> list[str]:
     errs = []
     if _blen(value) > 63:
@@ -215,6 +258,7 @@ def is_dns1035_label(value: str) -> list[str]:
 _QNAME_ERR = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
 
 
+@_memo
 def is_qualified_name(value: str) -> list[str]:
     errs: list[str] = []
     parts = value.split("/")
@@ -239,6 +283,7 @@ def is_qualified_name(value: str) -> list[str]:
     return errs
 
 
+@_memo
 def is_valid_label_value(value: str) -> list[str]:
     errs = []
     if _blen(value) > 63:
@@ -527,7 +572,7 @@ class Ctx:
         if v is None:
             return None
         try:
-            return parse_quantity_full(v)
+            return _parse_quantity(v)
         except ValueError as e:
             self.decode.append(invalid(path, v if isinstance(v, (str, int, float)) else _jtype(v), str(e)))
             self.decode_msgs.append(str(e))
@@ -2739,7 +2784,7 @@ def _sem(v: Any, k: str = "") -> Any:
         for kk, vv in v.items():
             if k in _RESOURCE_LIST_KEYS and isinstance(vv, (str, int, float)) and not isinstance(vv, bool):
                 try:
-                    out[kk] = parse_quantity_full(vv).value
+                    out[kk] = _parse_quantity(vv).value
                     continue
                 except ValueError:
                     pass
@@ -2886,8 +2931,8 @@ def validate_pvc_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     errs += validate_pvc(c, obj)
     spec = c.obj(obj, "spec", "") or {}
     old_spec = oc.obj(old, "spec", "") or {}
-    new_clone = json.loads(json.dumps(spec))
-    old_clone = json.loads(json.dumps(old_spec))
+    new_clone = _json_copy(spec)
+    old_clone = _json_copy(old_spec)
     if not oc.str(old_spec, "volumeName", "spec"):
         if "volumeName" in new_clone:
             old_clone["volumeName"] = new_clone["volumeName"]

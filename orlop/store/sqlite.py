@@ -16,7 +16,11 @@ write queued while the previous fsync ran and commits them in one transaction (e
 its own savepoint so one failing write does not fail its neighbours).  Many concurrent
 writers therefore share one fsync instead of paying one each, and revisions stay
 strictly ordered.  Reads use a second connection in a second thread (WAL readers see
-a consistent snapshot and never block the writer).  Watchers are fed in-process right
+a consistent snapshot and never block the writer), except point reads of one key: those
+run at once on a connection of their own in the caller's thread (a primary-key lookup
+takes microseconds and WAL readers never wait for the writer, so a hop to the reader
+thread -- a Future, a wake-up, the GIL handed back and forth -- costs far more than the
+read).  Watchers are fed in-process right
 after each commit, and replay older changes from ``log``; events are de-duplicated by
 revision so a watcher registered during a commit sees each change exactly once.
 """
@@ -105,6 +109,7 @@ class SQLiteStore(Store):
         start_rev = conn.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
         conn.close()
         self._reader = self._connect()
+        self._point_reader = self._connect()
         self._read_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orlop-store-read")
         self._queue: queue.Queue[_Op | None] = queue.Queue()
         self._writer_conn: sqlite3.Connection | None = None
@@ -127,10 +132,9 @@ class SQLiteStore(Store):
         return await asyncio.get_running_loop().run_in_executor(self._read_exec, fn, self._reader)
 
     async def get(self, key: str) -> KeyValue | None:
-        def q(c: sqlite3.Connection) -> KeyValue | None:
-            row = c.execute("SELECT key, value, mod_rev, create_rev FROM kv WHERE key=?", (key,)).fetchone()
-            return KeyValue(*row) if row else None
-        return await self._read(q)
+        row = self._point_reader.execute("SELECT key, value, mod_rev, create_rev FROM kv WHERE key=?",
+                                         (key,)).fetchone()
+        return KeyValue(*row) if row else None
 
     async def list(self, prefix: str, start_after: str = "", limit: int = 0,
                    at_revision: int = 0) -> tuple[list[KeyValue], int]:
@@ -186,7 +190,8 @@ class SQLiteStore(Store):
         return await self._read(q)
 
     async def current_revision(self) -> int:
-        return await self._read(lambda c: c.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0])
+        rev: int = self._point_reader.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
+        return rev
 
     async def _compacted(self) -> int:
         return await self._read(lambda c: c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0])
@@ -366,3 +371,4 @@ class SQLiteStore(Store):
             w.queue.put_nowait(None)
         self._read_exec.shutdown(wait=True)
         self._reader.close()
+        self._point_reader.close()

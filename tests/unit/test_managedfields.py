@@ -871,3 +871,145 @@ def test_path_string_forms() -> None:
     assert mf.path_string((("f", "metadata"), ("f", "finalizers"), ("v", '"a/b"'))) == \
         '.metadata.finalizers[="a/b"]'
     assert mf.path_string((("f", "x"), ("i", 2))) == ".x[2]"
+
+
+# --- the write path's shortcuts give exactly what the plain computation gives ------------------------------
+
+def _reference_record_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, gvk: Any,
+                             api_version: str, now: str, subresource: str = "") -> None:
+    """record_update computed the plain way: whole null-free copies of old and new compared (resourceVersion
+    included), every FieldsV1 decoded and encoded afresh, the no-op test on full copies."""
+    types = mf._Types(mf._default_schema(), gvk)
+    ignored = mf._paths({"": (("status",),), "status": (("spec",),)}.get(subresource, ()))
+    old_entries = (old or {}).get("metadata", {}).get("managedFields")
+    new_entries = new["metadata"].get("managedFields")
+
+    def decode(entries: Any) -> mf.Managers:
+        out: mf.Managers = {}
+        for e in entries or []:
+            fields = mf.decode_fields_v1(e.get("fieldsV1") or {})
+            out[mf._key(e.get("manager", ""), e["operation"], e["apiVersion"], e.get("subresource", ""))] = \
+                mf._Entry(fields, e["apiVersion"], e["operation"] == "Apply", e.get("time"))
+        return out
+
+    managers = decode(old_entries) if subresource else (decode(new_entries) or decode(old_entries))
+    live = mf._without_managed_fields(old) if old is not None else mf._zero_object(types.gvk)
+    result = mf._record_update(types, live, mf._without_managed_fields(new), managers, manager, api_version,
+                               subresource, now, ignored)
+    entries_out = []
+    for key, e in result.items():
+        doc: dict[str, Any] = {"manager": key.manager, "operation": "Apply" if e.applied else "Update",
+                               "apiVersion": e.api_version}
+        if e.time:
+            doc["time"] = e.time
+        doc.update(fieldsType="FieldsV1", fieldsV1=mf.encode_fields_v1(e.fields))
+        if key.subresource:
+            doc["subresource"] = key.subresource
+        entries_out.append(doc)
+    entries_out.sort(key=lambda e: (e["operation"], mf._seconds(e.get("time")), e["manager"], e["apiVersion"],
+                                    e.get("subresource", "")))
+    if entries_out:
+        new["metadata"]["managedFields"] = entries_out
+    else:
+        new["metadata"].pop("managedFields", None)
+    mf._keep_if_only_timestamps(old, new)
+
+
+def _bound_pv_pair() -> tuple[dict[str, Any], dict[str, Any]]:
+    pv: dict[str, Any] = {"apiVersion": "v1", "kind": "PersistentVolume",
+                          "metadata": {"name": "pv-1", "uid": "u-1", "creationTimestamp": T0},
+                          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                   "hostPath": {"path": "/tmp/x", "type": ""}, "storageClassName": "manual"},
+                          "status": {"phase": "Available"}}
+    do_update(None, pv, "kubectl-create", T0, gvk=PV)
+    bound = copy.deepcopy(pv)
+    bound["metadata"]["resourceVersion"] = "41"
+    bound["metadata"]["annotations"] = {"pv.kubernetes.io/bound-by-controller": "yes"}
+    bound["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": "default", "name": "c",
+                                 "uid": "u-2", "apiVersion": "v1", "resourceVersion": "40"}
+    bound["status"] = {"phase": "Bound", "lastPhaseTransitionTime": T1}
+    return pv, bound
+
+
+def _owning_resource_version(pv: dict[str, Any], bound: dict[str, Any]) -> None:
+    # A client-sent entry that claims metadata.resourceVersion (nothing stops it): the change of the
+    # resourceVersion is a change of a field that entry owns.
+    bound["metadata"]["managedFields"] = copy.deepcopy(pv["metadata"]["managedFields"]) + [
+        {"manager": "odd", "operation": "Update", "apiVersion": "v1", "time": T0, "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:metadata": {"f:resourceVersion": {}, "f:labels": {"f:x": {}}}}}]
+
+
+def _with_nulls(pv: dict[str, Any], bound: dict[str, Any]) -> None:
+    bound["metadata"]["labels"] = {"x": None, "y": "null"}
+    bound["spec"]["mountOptions"] = None
+
+
+def _stored_resource_versions(pv: dict[str, Any], bound: dict[str, Any]) -> None:
+    pv["metadata"]["resourceVersion"] = "40"
+
+
+def _only_time_changes(pv: dict[str, Any], bound: dict[str, Any]) -> None:
+    bound.clear()
+    bound.update(copy.deepcopy(pv))
+
+
+def _client_retimes_entries(pv: dict[str, Any], bound: dict[str, Any]) -> None:
+    # Nothing changes but the resourceVersion the client sends and the times of the entries it sends back.
+    _only_time_changes(pv, bound)
+    bound["metadata"]["resourceVersion"] = "41"
+    for e in bound["metadata"]["managedFields"]:
+        e["time"] = T3
+
+
+@pytest.mark.parametrize("subresource", ["", "status"])
+@pytest.mark.parametrize("tweak", [None, _owning_resource_version, _with_nulls, _stored_resource_versions,
+                                   _only_time_changes, _client_retimes_entries])
+def test_record_update_is_the_plain_computation(subresource: str, tweak: Any) -> None:
+    pv, bound = _bound_pv_pair()
+    if tweak is not None:
+        tweak(pv, bound)
+    fast, slow = copy.deepcopy(bound), copy.deepcopy(bound)
+    mf.record_update(copy.deepcopy(pv), fast, manager="persistentvolume-controller", gvk=PV, api_version="v1",
+                     now=T2, subresource=subresource)
+    _reference_record_update(copy.deepcopy(pv), slow, manager="persistentvolume-controller", gvk=PV,
+                             api_version="v1", now=T2, subresource=subresource)
+    assert ordered(fast) == ordered(slow)
+
+
+POD_OBJ = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default", "labels": {"a": None}},
+           "spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 80}]}]}}
+
+
+@pytest.mark.parametrize(("obj", "gvk"), [(pvc(app="db"), PVC), (POD_OBJ, ("", "v1", "Pod"))])
+def test_record_update_of_a_create_is_the_plain_computation(obj: dict[str, Any], gvk: Any) -> None:
+    fast, slow = copy.deepcopy(obj), copy.deepcopy(obj)
+    mf.record_update(None, fast, manager="kubectl-create", gvk=gvk, api_version="v1", now=T0)
+    _reference_record_update(None, slow, manager="kubectl-create", gvk=gvk, api_version="v1", now=T0)
+    assert ordered(fast) == ordered(slow) and entries(fast)
+
+
+def test_fields_v1_caches_round_trip_and_hand_out_copies() -> None:
+    pv, bound = _bound_pv_pair()
+    mf.record_update(pv, bound, manager="persistentvolume-controller", gvk=PV, api_version="v1", now=T2)
+    for e in entries(bound):
+        doc = e["fieldsV1"]
+        paths = mf.decode_fields_v1(doc)
+        assert mf._decode_fields_cached(doc) == paths
+        assert mf.decode_fields_v1(mf.encode_fields_v1(paths)) == paths
+        first = mf._encode_fields_cached(paths)
+        assert ordered(first) == ordered(doc) == ordered(mf.encode_fields_v1(paths))
+        first.clear()                                    # a caller's edit does not reach the cache
+        assert ordered(mf._encode_fields_cached(paths)) == ordered(doc)
+    with pytest.raises(mf.FieldsV1Error):               # errors are raised every time, never remembered
+        mf._decode_fields_cached({"bad": {}})
+    with pytest.raises(mf.FieldsV1Error):
+        mf._decode_fields_cached({"bad": {}})
+
+
+def test_manager_name_checks_are_remembered_per_name() -> None:
+    bad = [{"manager": "a\u0007b", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1"}]
+    for _ in range(2):
+        causes = mf.validate_managed_fields(bad)
+        assert [(c.field, c.message) for c in causes] == [
+            ("metadata.managedFields[0].manager", 'Invalid value: "a\\ab": invalid character U+0007 (at position 1)')]
+    assert mf.validate_managed_fields([{"manager": "ok é", "operation": "Update"}]) == []

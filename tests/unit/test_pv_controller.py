@@ -230,3 +230,90 @@ async def test_pending_claim_event_says_why_each_volume_did_not_fit(cluster):
     msg = await until(event, what="FailedBinding event")
     assert msg.startswith("no persistent volumes available for this claim and no storage class is set")
     assert 'slow: storageClassName "slow" != ""' in msg and "small" in msg
+
+
+# --- a new volume a claim takes goes from Pending to Bound in one write ------------------------------------
+
+class PhaseLog:
+    """The phases a watch of one PersistentVolume sees, in order."""
+
+    def __init__(self, cluster: Cluster, name: str):
+        self.cluster, self.name, self.phases = cluster, name, []
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PhaseLog:
+        _, rv = await self.cluster.client.list("v1", "PersistentVolume")
+
+        async def run() -> None:
+            async for ev in self.cluster.client.watch("v1", "PersistentVolume", resource_version=rv):
+                if ev.object["metadata"]["name"] == self.name:
+                    self.phases.append((ev.object.get("status") or {}).get("phase"))
+        self.task = asyncio.create_task(run())
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+def _shape(vol: dict[str, Any]) -> Any:
+    """What must not depend on the path a binding took: everything but names, uids, times and versions."""
+    return ([(e["manager"], e["operation"], e.get("subresource"), e["fieldsV1"])
+             for e in vol["metadata"]["managedFields"]],
+            sorted(vol["metadata"]["annotations"].items()), sorted(vol["status"]), vol["status"]["phase"],
+            vol["metadata"].get("generation"), sorted(vol["spec"]["claimRef"]))
+
+
+async def test_new_volume_taken_by_a_claim_skips_the_available_write(cluster):
+    # The Kubernetes way first: the volume is made Available, then the claim binds it.
+    await cluster.client.create(pv("first-pv", "1Gi"))
+    await until(lambda: _phase_is(cluster, "first-pv", "Available"), what="first-pv Available")
+    await cluster.client.create(pvc("first", "1Gi"))
+    await until(lambda: _bound(cluster, "first"), what="first Bound")
+    # Claim and volume together: the claim takes the new volume at once.
+    async with PhaseLog(cluster, "second-pv") as log:
+        await cluster.client.create(pvc("second", "1Gi"))
+        await cluster.client.create(pv("second-pv", "1Gi"))
+        claim = await until(lambda: _bound(cluster, "second"), what="second Bound")
+        await until(lambda: _phase_is(cluster, "second-pv", "Bound"), what="second-pv Bound")
+        await asyncio.sleep(0.1)
+    assert log.phases == ["Pending", "Bound"]
+    assert claim["spec"]["volumeName"] == "second-pv"
+    first = await cluster.get("PersistentVolume", "first-pv")
+    second = await cluster.get("PersistentVolume", "second-pv")
+    assert _shape(second) == _shape(first)      # the same object as "syncVolume, then syncClaim" leaves
+    assert second["status"] == {"phase": "Bound", "lastPhaseTransitionTime": second["status"]["lastPhaseTransitionTime"]}
+
+
+async def test_waiting_claim_takes_a_new_volume_directly(cluster):
+    await cluster.client.create(pvc("early", "1Gi"))
+
+    async def provisioning_failed() -> bool:
+        items, _ = await cluster.client.list("v1", "Event", "default")
+        return any(e["involvedObject"]["name"] == "early" and e["reason"] == "ProvisioningFailed" for e in items)
+    await until(provisioning_failed, what="claim waits (no volume, no class)")
+    async with PhaseLog(cluster, "late-pv") as log:
+        await cluster.client.create(pv("late-pv", "1Gi"))
+        await until(lambda: _bound(cluster, "early"), what="early Bound")
+        await until(lambda: _phase_is(cluster, "late-pv", "Bound"), what="late-pv Bound")
+        await asyncio.sleep(0.1)
+    assert log.phases == ["Pending", "Bound"]
+
+
+async def test_volume_with_no_claim_in_sight_is_available_at_once(cluster):
+    from orlop.controllers.pv.controller import FRESH_GRACE
+    start = asyncio.get_running_loop().time()
+    await cluster.client.create(pv("lonely", "1Gi"))
+    await until(lambda: _phase_is(cluster, "lonely", "Available"), timeout=FRESH_GRACE * 0.75, what="Available")
+    assert asyncio.get_running_loop().time() - start < FRESH_GRACE * 0.75
+
+
+async def test_new_volume_no_claim_can_take_is_available_soon(cluster):
+    from orlop.controllers.pv.controller import FRESH_GRACE
+    async with PhaseLog(cluster, "small") as log:
+        await cluster.client.create(pvc("big", "5Gi"))
+        await cluster.client.create(pv("small", "1Gi"))
+        await until(lambda: _phase_is(cluster, "small", "Available"), timeout=FRESH_GRACE + 2, what="Available")
+    assert log.phases[-1] == "Available" and "Bound" not in log.phases
+    assert await cluster.phase("PersistentVolumeClaim", "big") == "Pending"

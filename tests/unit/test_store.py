@@ -215,3 +215,22 @@ async def test_list_at_revision_is_a_consistent_snapshot(store):
     await store.compact(1)
     with pytest.raises(Compacted):
         await store.list("/s/", at_revision=snap)
+
+
+async def test_point_reads_see_every_acknowledged_write_at_once(store):
+    """get() reads on the caller's thread: each acknowledged write is visible to the very next get,
+    also while many writes are in flight (group commit) and a list runs on the reader thread."""
+    await asyncio.gather(*(store.create(f"/p/{i:03d}", b"0") for i in range(200)))
+
+    async def bump(i: int) -> None:
+        key = f"/p/{i:03d}"
+        for n in range(1, 4):
+            kv = await store.get(key)
+            rev = await store.update(key, str(n).encode(), kv.mod_revision)
+            kv = await store.get(key)
+            assert kv.value == str(n).encode() and kv.mod_revision == rev
+
+    listed, _ = (await asyncio.gather(store.list("/p/"), *(bump(i) for i in range(200))))[0]
+    assert len(listed) == 200
+    assert await store.current_revision() == 200 + 600
+    assert await store.get("/p/none") is None

@@ -1243,3 +1243,26 @@ def test_validate_never_raises_on_garbage(kind, garbage):
     _assert_no_internal_error(kind, garbage, None)
     _assert_no_internal_error(kind, garbage, garbage)
     apply_defaults(kind, copy.deepcopy(garbage))
+
+
+# --- remembered checks (names, quantities repeat on every write) answer like the first time -----------------
+
+def test_remembered_name_checks_give_each_caller_its_own_list():
+    from orlop.registry.validation import _blen, is_dns1123_subdomain, is_qualified_name
+    first = is_qualified_name("bad name/x")
+    assert first == is_qualified_name("bad name/x") == ["prefix part " + SUBDOMAIN_MSG]
+    first.append("scribbled")
+    assert is_qualified_name("bad name/x") == ["prefix part " + SUBDOMAIN_MSG]
+    assert is_dns1123_subdomain("ok.example") == []
+    assert _blen("abc") == 3 and _blen("é") == 2 and _blen("\ud800") == 3
+
+
+def test_remembered_quantities_keep_errors_and_values():
+    bad = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c", "namespace": "d"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gx"}}}}
+    for _ in range(2):      # the failing parse is not remembered as a value
+        assert decode_error_message("PersistentVolumeClaim", bad) is not None
+    good = copy.deepcopy(bad)
+    good["spec"]["resources"]["requests"]["storage"] = "1Gi"
+    for _ in range(2):
+        assert validate("PersistentVolumeClaim", good) == []

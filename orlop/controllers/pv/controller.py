@@ -16,7 +16,12 @@ Speed, where Kubernetes is slow (one worker, four sequential writes per bind):
 - matching walks ``decide.VolumeIndex`` (unclaimed volumes per class in tie-break
   order, claimed ones by the claim they name) and stops at the first fit, instead of
   scanning every volume (the full scan only runs to explain why a claim stays Pending);
-- every write's result goes straight into the cache, so the next decision sees it.
+- every write's result goes straight into the cache, so the next decision sees it;
+- a new volume (Pending, no claimRef) is matched as what this controller's own
+  ``syncVolume`` makes of it (Available): a claim can take it at once, and its bind write
+  takes it from Pending to Bound -- the final objects are exactly those of "syncVolume,
+  then syncClaim", one write fewer.  While unbound claims of its class exist, the volume's
+  own Available write waits up to ``FRESH_GRACE`` for one of them to take it.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ RESYNC = 15.0            # seconds, as Kubernetes' PV controller
 MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
 OP_BACKOFF_MAX = 300.0
 WAKE_PER_VOLUME = 4      # waiting claims re-synced when a volume becomes Available
+FRESH_GRACE = 2.0        # at most this long a new volume waits for a claim to take it (see _hold)
 
 
 def now_rfc3339() -> str:
@@ -65,6 +71,21 @@ def plugin_name(pv: dict[str, Any]) -> str:
 def _available(pv: dict[str, Any]) -> bool:
     return (not (pv.get("spec") or {}).get("claimRef") and not pv["metadata"].get("deletionTimestamp")
             and (pv.get("status") or {}).get("phase") == "Available")
+
+
+def _unsynced(pv: dict[str, Any]) -> bool:
+    """A volume no syncVolume has made Available yet: no claimRef, Pending (or no phase), not being deleted."""
+    return (not (pv.get("spec") or {}).get("claimRef") and not pv["metadata"].get("deletionTimestamp")
+            and (pv.get("status") or {}).get("phase") in (None, "", "Pending"))
+
+
+def _takeable(pv: dict[str, Any]) -> bool:
+    return _available(pv) or _unsynced(pv)
+
+
+def _unbound_claim(claim: dict[str, Any]) -> bool:
+    return (decide.ANN_BIND_COMPLETED not in (claim["metadata"].get("annotations") or {})
+            and not (claim.get("spec") or {}).get("volumeName") and not claim["metadata"].get("deletionTimestamp"))
 
 
 def _folded(writes: list[decide.Write]) -> list[decide.Write]:
@@ -101,6 +122,11 @@ class PVController:
         self.waiting: dict[str, dict[tuple[str, str], None]] = {}
         self.inflight: set[Any] = set()
         self.dirty: set[Any] = set()
+        # Volumes a claim's decision is binding right now (its writes in flight).
+        self.reserved: set[str] = set()
+        # Unbound claims per class, and when each new (unsynced) volume was first held for them.
+        self.unbound: dict[str, set[tuple[str, str]]] = {}
+        self.held_since: dict[str, float] = {}
         self.ops: dict[str, asyncio.Task[None]] = {}
         self.op_failures: dict[str, int] = {}
         self._slots = asyncio.Semaphore(MAX_INFLIGHT)
@@ -127,12 +153,27 @@ class PVController:
     def _index_volume(self, pv: dict[str, Any], gone: bool = False) -> None:
         if gone:
             self.index.remove(pv["metadata"]["name"])
+        elif pv["metadata"]["name"] in self.reserved and _takeable(pv):
+            return      # a claim is binding it: out of reach of other claims until that is done
+        elif _unsynced(pv):
+            # Matched as syncVolume would make it: Available (a write that need not happen first).
+            d = decide.sync_volume(pv, None, {}, now_rfc3339())
+            self.index.upsert(d.writes[-1].obj if d.writes else pv)
         else:
             self.index.upsert(pv)
 
     # ----------------------------------------------------------------- events
     def _on_claim(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         k = key_of(obj)
+        cls = decide.claim_class(obj)
+        if old is not None and decide.claim_class(old) != cls:
+            self.unbound.get(decide.claim_class(old), set()).discard(k)
+        if typ != "DELETED" and _unbound_claim(obj):
+            self.unbound.setdefault(cls, set()).add(k)
+        elif cls in self.unbound:
+            self.unbound[cls].discard(k)
+            if not self.unbound[cls]:
+                del self.unbound[cls]
         if typ == "DELETED":
             self.waiting.get(decide.claim_class(obj), {}).pop(k, None)
             # Its volume may now be released.
@@ -154,8 +195,11 @@ class PVController:
         ref = (obj.get("spec") or {}).get("claimRef")
         if isinstance(ref, dict) and ref.get("name"):
             self.claim_queue.add((ref.get("namespace") or "", ref["name"]))
-        if typ != "DELETED" and _available(obj) and (old is None or not _available(old)):
-            # A newly available volume may satisfy a waiting claim.
+        if typ == "DELETED" or not _unsynced(obj):
+            self.held_since.pop(name, None)
+        if typ != "DELETED" and ((_available(obj) and (old is None or not _available(old)))
+                                 or (_unsynced(obj) and (old is None or not _takeable(old)))):
+            # A new or newly available volume may satisfy a waiting claim.
             waiting = self.waiting.get(decide.volume_class(obj), {})
             for k in list(waiting)[:WAKE_PER_VOLUME]:
                 del waiting[k]
@@ -212,7 +256,14 @@ class PVController:
 
     async def _execute(self, d: decide.Decision, queue: WorkQueue, key: Any, tag: Any) -> None:
         """Apply a Decision's writes in order (concurrently with other decisions), then its events."""
-        await self._slots.acquire()
+        # Volumes the decision binds were reserved when it was made (see _sync_claim).
+        reserved = [w.obj["metadata"]["name"] for w in d.writes if w.kind == "PersistentVolume" and not w.subresource
+                    and queue is self.claim_queue]
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            self._release(reserved)
+            raise
         self.inflight.add(tag)
 
         async def go() -> None:
@@ -251,6 +302,7 @@ class PVController:
                     else:
                         self.volume_queue.add(name)
             finally:
+                self._release(reserved)
                 self.inflight.discard(tag)
                 self._slots.release()
                 if tag in self.dirty:
@@ -258,6 +310,14 @@ class PVController:
                     queue.add(key)
 
         asyncio.get_running_loop().create_task(go())
+
+    def _release(self, reserved: list[str]) -> None:
+        """A decision's volumes go back into the index as the cache has them (bound now, or free on failure)."""
+        self.reserved.difference_update(reserved)
+        for name in reserved:
+            pv = self.volumes.cache.get(("", name))
+            if pv is not None:
+                self._index_volume(pv)
 
     async def _event(self, kind: str, ns: str, name: str, ev: decide.Event) -> None:
         inf = self.claims if kind == "PersistentVolumeClaim" else self.volumes
@@ -290,6 +350,7 @@ class PVController:
         for w in d.writes:
             if w.kind == "PersistentVolume" and not w.subresource:
                 self.index.remove(w.obj["metadata"]["name"])     # reserved for this claim
+                self.reserved.add(w.obj["metadata"]["name"])
         if d.provision:
             self._start_op(f"provision/{claim['metadata']['uid']}", self._provision(key, d.provisioner))
         if d.writes or d.events or d.enqueue or d.requeue:
@@ -321,13 +382,40 @@ class PVController:
                     (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
                 # Never release a volume on a cache miss: ask the API.
                 claim = await self.client.get("v1", "PersistentVolumeClaim", ref.get("namespace"), ref["name"])
+        if _unsynced(pv) and self._hold(pv):
+            return
         d = decide.sync_volume(pv, claim, self._class_map(), now_rfc3339())
+        if d.writes and _unsynced(pv):
+            self.index.remove(name)     # its own write in flight: no claim takes it meanwhile
         if d.reclaim == "Delete":
             self._start_op(f"delete/{name}", self._delete_volume(name))
         elif d.reclaim == "Recycle":
             self._start_op(f"recycle/{name}", self._recycle_volume(name))
         if d.writes or d.events or d.enqueue or d.requeue:
             await self._execute(d, queue, name, tag)
+
+    def _hold(self, pv: dict[str, Any]) -> bool:
+        """Whether a new volume's Available write waits: a claim may take it first (one write fewer).
+
+        It waits while a claim's bind of it is in flight, and (up to FRESH_GRACE) while some
+        unbound claim of its class has yet to try it -- more unbound claims than claims that
+        found nothing and wait for a volume.  Otherwise (no claim in sight: the usual case of
+        a volume created on its own) it is written Available at once, as Kubernetes does.
+        Looked at again after 50 ms, then at doubling intervals.
+        """
+        name = pv["metadata"]["name"]
+        if name in self.reserved:
+            self.volume_queue.add_after(name, 0.2)
+            return True
+        cls = decide.volume_class(pv)
+        if len(self.unbound.get(cls, ())) <= len(self.waiting.get(cls, ())):
+            return False
+        now = asyncio.get_running_loop().time()
+        held = now - self.held_since.setdefault(name, now)
+        if held >= FRESH_GRACE:
+            return False
+        self.volume_queue.add_after(name, min(max(0.05, held), FRESH_GRACE - held))
+        return True
 
     async def _sync_finalizer(self, pv: dict[str, Any]) -> bool:
         """HonorPVReclaimPolicy: a PV provisioned by an in-tree (kubernetes.io/*) or orlop provisioner with

@@ -739,8 +739,25 @@ def _resize_in_flight(claim: dict[str, Any]) -> bool:
     return cap is not None and req is not None and _qty(req) > _qty(cap)
 
 
+def _claim_status_changes(claim: dict[str, Any], phase: str, volume: dict[str, Any] | None) -> bool:
+    """Whether ``_claim_status`` changes anything (the same tests, without copying the claim)."""
+    status = _d(claim, "status")
+    if (status.get("phase") or "") != phase:
+        return True
+    if volume is None:
+        return status.get("accessModes") is not None or status.get("capacity") is not None
+    if status.get("accessModes") != _d(volume, "spec").get("accessModes"):
+        return True
+    vcap = _volume_capacity(volume)
+    ccap = _d(status, "capacity").get("storage")
+    return (phase == "Bound" and vcap is not None and ccap is not None and _qty(vcap) > _qty(ccap)
+            and not _resize_in_flight(claim) and ANN_PRE_RESIZE_CAPACITY not in _anns(volume))
+
+
 def _claim_status(claim: dict[str, Any], phase: str, volume: dict[str, Any] | None) -> dict[str, Any] | None:
     """updateClaimStatus: the claim with its new status, or None when nothing changes."""
+    if not _claim_status_changes(claim, phase, volume):
+        return None     # (a resync of a bound claim: no copy made)
     status = _d(claim, "status")
     new = clone(claim)
     nst = new.get("status")
@@ -807,10 +824,13 @@ def _bind_volume_to_claim(volume: dict[str, Any], claim: dict[str, Any]) -> dict
     """GetBindVolumeToClaim: the volume pointing at the claim, or None when it already does."""
     ref = _claimref(volume)
     set_by_controller = not _is_bound_to(volume, claim)
+    new_ref = (ref is None or (ref.get("name") or "") != _name(claim) or (ref.get("namespace") or "") != _ns(claim)
+               or (ref.get("uid") or "") != _uid(claim))
+    if not new_ref and not (set_by_controller and ANN_BOUND_BY_CONTROLLER not in _anns(volume)):
+        return None     # already bound to the claim: no copy made
     new = clone(volume)
     dirty = False
-    if (ref is None or (ref.get("name") or "") != _name(claim) or (ref.get("namespace") or "") != _ns(claim)
-            or (ref.get("uid") or "") != _uid(claim)):
+    if new_ref:
         new.setdefault("spec", {})["claimRef"] = claim_ref(claim)
         dirty = True
     if set_by_controller and ANN_BOUND_BY_CONTROLLER not in _anns(new):
@@ -825,6 +845,8 @@ def _bind_volume_to_claim(volume: dict[str, Any], claim: dict[str, Any]) -> dict
 
 def _bind_claim_to_volume(claim: dict[str, Any], volume: dict[str, Any]) -> dict[str, Any] | None:
     """bindClaimToVolume: volumeName (+ bound-by-controller when we chose it) and bind-completed."""
+    if (_d(claim, "spec").get("volumeName") or "") == _name(volume) and ANN_BIND_COMPLETED in _anns(claim):
+        return None     # already done: no copy made
     new = clone(claim)
     meta = new.setdefault("metadata", {})
     anns = meta.get("annotations")
