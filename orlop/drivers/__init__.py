@@ -43,6 +43,7 @@ __all__ = [
     "Recycler",
     "Retryable",
     "driver_for_volume",
+    "driver_named",
     "get_driver",
     "os_error",
     "recycler_for",
@@ -110,6 +111,9 @@ class ProvisionRequest:
     ``volume_name`` is ``pvc-<claim uid>``: the name of the PV to be and the key that
     makes provisioning idempotent.  ``selected_node`` is the claim's
     ``volume.kubernetes.io/selected-node`` annotation (WaitForFirstConsumer), if any.
+    ``source_snapshot_handle`` (a ready VolumeSnapshotContent's ``status.snapshotHandle``)
+    or ``source_volume`` (the bound PV of a claim being cloned) say what the new volume
+    starts as, filled by the PV controller from the claim's ``dataSource(Ref)``.
     """
 
     claim: dict[str, Any]
@@ -119,6 +123,8 @@ class ProvisionRequest:
     selected_node: str | None = None
     access_modes: list[str] = field(default_factory=list)
     volume_mode: str = "Filesystem"
+    source_snapshot_handle: str | None = None
+    source_volume: dict[str, Any] | None = None
 
     @property
     def parameters(self) -> dict[str, str]:
@@ -178,6 +184,15 @@ def get_driver(provisioner: str) -> Driver | None:
         if provisioner == HOST_PATH_PLUGIN:
             driver = HostPathDriver()
             _registry[provisioner] = driver
+    return driver
+
+
+def driver_named(name: str) -> Driver | None:
+    """The driver a VolumeSnapshotClass / VolumeSnapshotContent ``driver`` names: by its provisioner
+    name, or by the CSI driver name its PVs carry (a driver's optional ``csi_driver`` attribute)."""
+    driver = get_driver(name)
+    if driver is None:
+        driver = next((d for d in _registry.values() if getattr(d, "csi_driver", None) == name), None)
     return driver
 
 

@@ -15,7 +15,9 @@ the pod is deleted, stops them and lets the object go.  ``NodeAgent`` is that so
 - on ``deletionTimestamp``: Killing events, stop with the pod's grace period, unmount,
   detach, then delete the object with grace 0 (uid precondition);
 - at start, adopts what the runtime still runs and removes what belongs to pods that
-  are gone (containers, mounts, directories, attachments);
+  are gone (containers, mounts, directories, attachments, staged image volumes);
+- grows the filesystem of a claim that is FileSystemResizePending when its image volume
+  is staged here (``volumes.VolumeManager.resize``);
 - serves exec and logs over HTTPS (``orlop.node.server``).
 
 Nothing polls per pod: runtime exits, API changes and back-off timers queue the pod.
@@ -42,7 +44,7 @@ from .podspec import ConfigError, container_config, hostname_of, referenced_obje
 from .runtime import EXITED, RUNNING, PodSandbox, Runtime, SimulatedRuntime
 from .server import AgentServer
 from .status import pod_status
-from .volumes import ATTACHED_NODE, VolumeManager, VolumeWait, claims_of, ensure_subpath
+from .volumes import ATTACHED_NODE, VolumeManager, VolumeWait, claims_of, ensure_subpath, volume_device_mounts
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ class NodeAgent:
         self.workers = workers
         self.backoff = backoff or Backoff()
         self.mount_warn_after = mount_warn_after
-        self.volumes = VolumeManager(client, node_name, self.pods_dir, mount=self.runtime.mounts_volumes)
+        self.volumes = VolumeManager(client, node_name, self.pods_dir, mount=self.runtime.mounts_volumes,
+                                     emit=self._emit)
         self.server = AgentServer(token, self.find_pod, self.runtime, os.path.join(self.root_dir, "pki"), address,
                                   port, names=[node_name, self.ip, address])
         self.pod_informer = Informer(client, "v1", "Pod", field_selector=f"spec.nodeName={node_name}")  # type: ignore[arg-type]
@@ -112,6 +115,7 @@ class NodeAgent:
         self._volume_waiters: set[str] = set()
         self._terminating: dict[str, asyncio.Task[None]] = {}
         self._queue = WorkQueue(base_delay=0.2, max_delay=30.0)
+        self._resize_queue = WorkQueue(base_delay=1.0, max_delay=60.0)     # claims to grow on this node
         self._events: asyncio.Queue[tuple[dict[str, Any], str, str, str, str]] = asyncio.Queue(maxsize=50_000)
         self._tasks: list[asyncio.Task[Any]] = []
         self._facts: dict[str, Any] = {}
@@ -135,6 +139,8 @@ class NodeAgent:
             self._queue.add(uid)
         self._tasks += [asyncio.create_task(self._queue.process(self._sync, "node-agent"), name=f"node-worker-{i}")
                         for i in range(self.workers)]
+        self._tasks.append(asyncio.create_task(self._resize_queue.process(self._resize, "node-resize"),
+                                               name="node-resize"))
         self._tasks.append(asyncio.create_task(self._lease_loop(), name="node-lease"))
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="node-heartbeat"))
 
@@ -274,6 +280,14 @@ class NodeAgent:
     def _on_storage(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for uid in list(self._volume_waiters):
             self._queue.add(uid)
+        if typ != "DELETED" and "volumeName" in (obj.get("spec") or {}) and self.volumes.wants_resize(obj):
+            meta = obj["metadata"]
+            self._resize_queue.add((meta.get("namespace") or "", meta["name"]))
+
+    async def _resize(self, key: tuple[str, str]) -> None:
+        claim = self._claim(key[0], key[1])
+        if claim is not None and self.volumes.wants_resize(claim):
+            await self.volumes.resize(claim)
 
     def _claim(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.claim_informer.cache.get((namespace or "", name))
@@ -367,6 +381,7 @@ class NodeAgent:
                 if self.runtime.mounts_volumes:
                     for vm, m in zip(c.get("volumeMounts") or [], config.mounts, strict=True):
                         ensure_subpath(m.host_path, paths[vm["name"]])
+                config.mounts += volume_device_mounts(c, paths)
             except (ConfigError, OSError) as e:
                 p.waiting[c["name"]] = ("CreateContainerConfigError", str(e))
                 self._warn(uid, pod, "Failed", f"Error: {e}")
@@ -479,3 +494,4 @@ class NodeAgent:
         for (_, name), pv in list(self.volume_informer.cache.items()):
             if (pv["metadata"].get("annotations") or {}).get(ATTACHED_NODE) == self.node_name and name not in in_use:
                 await self.volumes.detach(name)
+        await self.volumes.cleanup_images(in_use, list(self.volume_informer.cache.values()))

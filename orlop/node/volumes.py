@@ -17,7 +17,13 @@ Here, for each pod:
   plain directory for emptyDir (tmpfs for ``medium: Memory``), files for configMap,
   secret, downwardAPI and projected volumes;
 - on removal everything below the pod's volume directory is unmounted, checked against
-  ``/proc/self/mountinfo``, and only then deleted.
+  ``/proc/self/mountinfo``, and only then deleted;
+- ``orlop.io/image`` volumes (csi driver ``image.orlop.io``) are staged by
+  ``orlop.node.block`` (loop device, mkfs on first use, one mount per node) and
+  bind-mounted into each pod (the device node itself for ``volumeMode: Block``); the last
+  pod on the node using one unstages it (unmount, ``losetup -d``).  A claim with ``FileSystemResizePending`` whose volume is staged here is
+  grown on the node (online where the filesystem can, else at its next stage), then gets
+  its new ``status.capacity`` and kubelet's FileSystemResizeSuccessful events.
 
 With a runtime that runs nothing (``mount=False``) only the waiting and attaching happen.
 """
@@ -27,18 +33,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from ..errors import StatusError
+from ..jsonobj import clone
 from ..quantity import parse_quantity
 from . import mounts
+from .block import BlockError, BlockVolumes, ImageVolume, Staged, image_volume, is_image_volume
 from .podspec import ConfigError, field_value
+from .runtime import Mount
+
+log = logging.getLogger(__name__)
 
 ATTACHED_NODE = "orlop.io/attached-node"
 Lookup = Callable[[str | None, str], dict[str, Any] | None]      # (namespace, name) -> object
+Emit = Callable[[dict[str, Any], str, str, str], None]           # (object, type, reason, message)
+RESIZE_PENDING = "FileSystemResizePending"
 
 
 class VolumeClient(Protocol):
@@ -89,7 +103,8 @@ def pv_source(pv: dict[str, Any]) -> tuple[str, str]:
         return spec["hostPath"].get("path", ""), spec["hostPath"].get("type") or ""
     if isinstance(spec.get("local"), dict):
         return spec["local"].get("path", ""), "Directory"
-    raise ValueError("unsupported volume source: only hostPath and local volumes can be mounted on this node")
+    raise ValueError("unsupported volume source: only hostPath, local and orlop.io/image (csi) volumes can be "
+                     "mounted on this node")
 
 
 def unbound_message(volume: str, namespace: str, claim_name: str, claim: dict[str, Any] | None) -> str:
@@ -192,13 +207,55 @@ def project_keys(kind: str, name: str, files: dict[str, bytes] | None, src: dict
     return out
 
 
+def resize_pending(claim: dict[str, Any]) -> bool:
+    return any(c.get("type") == RESIZE_PENDING and c.get("status") == "True"
+               for c in (claim.get("status") or {}).get("conditions") or [])
+
+
+def resized_claim(claim: dict[str, Any], capacity: str) -> dict[str, Any]:
+    """kubelet's MarkFSResizeFinished: the new capacity, no resize conditions, no resize status."""
+    new = clone(claim)
+    status = new.setdefault("status", {})
+    status["capacity"] = {**(status.get("capacity") or {}), "storage": capacity}
+    conds = [c for c in status.get("conditions") or [] if c.get("type") not in ("Resizing", RESIZE_PENDING)]
+    if conds:
+        status["conditions"] = conds
+    else:
+        status.pop("conditions", None)
+    statuses = dict(status.get("allocatedResourceStatuses") or {})
+    statuses.pop("storage", None)
+    if statuses:
+        status["allocatedResourceStatuses"] = statuses
+    else:
+        status.pop("allocatedResourceStatuses", None)
+    return new
+
+
+def volume_device_mounts(container: dict[str, Any], volume_paths: dict[str, str]) -> list[Mount]:
+    """volumeDevices: the pod's device node of a Block volume at each devicePath."""
+    out = []
+    for vd in container.get("volumeDevices") or []:
+        host = volume_paths.get(vd.get("name", ""))
+        if host is None:
+            raise ConfigError(f"cannot find volume {vd.get('name')!r} to map into container {container['name']!r}")
+        out.append(Mount(host, vd.get("devicePath", ""), False))
+    return out
+
+
 class VolumeManager:
-    def __init__(self, client: VolumeClient, node_name: str, pods_dir: str, mount: bool):
+    def __init__(self, client: VolumeClient, node_name: str, pods_dir: str, mount: bool,
+                 block: BlockVolumes | None = None, emit: Emit | None = None):
         self.client, self.node_name, self.pods_dir, self.mount = client, node_name, pods_dir, mount
+        self.block = block if block is not None else BlockVolumes(os.path.dirname(os.path.abspath(pods_dir)))
+        self.emit = emit
         self._ready: dict[str, dict[str, str]] = {}          # pod uid -> volume name -> host path
         self._pod_pvs: dict[str, set[str]] = {}               # pod uid -> attached PV names
         self._users: dict[str, set[str]] = {}                 # PV name -> pod uids on this node
         self._pv_locks: dict[str, asyncio.Lock] = {}          # one attach/detach decision per PV at a time
+        self._image_users: dict[str, set[str]] = {}           # image PV name -> pod uids it is published to
+        self._pod_images: dict[str, dict[str, ImageVolume]] = {}  # pod uid -> image PV name -> volume
+        self._image_pods: dict[str, dict[str, Any]] = {}      # pod uid -> pod (for events)
+        self._stage_locks: dict[str, asyncio.Lock] = {}       # one stage/unstage/expand per image PV at a time
 
     def _pv_lock(self, pv_name: str) -> asyncio.Lock:
         return self._pv_locks.setdefault(pv_name, asyncio.Lock())
@@ -217,6 +274,7 @@ class VolumeManager:
             return self._ready[uid]
         ns = pod["metadata"].get("namespace") or "default"
         pvs: dict[str, tuple[dict[str, Any], bool]] = {}
+        claims: dict[str, dict[str, Any]] = {}
         for vol_name, claim_name, read_only in claims_of(pod):
             c = claim(ns, claim_name)
             bound = c is not None and (c.get("status") or {}).get("phase") == "Bound" and \
@@ -235,6 +293,7 @@ class VolumeManager:
                 raise VolumeWait("FailedMount", f'MountVolume.SetUp failed for volume "{vol_name}" : the '
                                  f'PersistentVolume {pv["metadata"]["name"]} is bound to another claim')
             pvs[vol_name] = (pv, read_only)
+            claims[vol_name] = c
         for pv, read_only in pvs.values():
             if needs_attach(pv, read_only):
                 await self.attach(pod, pv["metadata"]["name"], (pv.get("spec") or {}).get("claimRef") or {})
@@ -243,6 +302,9 @@ class VolumeManager:
         for v in (pod.get("spec") or {}).get("volumes") or []:
             name = v["name"]
             try:
+                if name in pvs and is_image_volume(pvs[name][0]):
+                    paths[name] = await self._setup_image(pod, os.path.join(base, name), *pvs[name], claims[name])
+                    continue
                 paths[name] = await self._setup_one(pod, v, os.path.join(base, name), pvs.get(name))
             except (ValueError, OSError, ConfigError) as e:
                 raise VolumeWait("FailedMount", f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
@@ -283,6 +345,124 @@ class VolumeManager:
         for rel, data, mode in files:
             _write_file(target, rel, data, mode)
         return target
+
+    # ----------------------------------------------------------- image volumes
+    def _stage_lock(self, pv_name: str) -> asyncio.Lock:
+        return self._stage_locks.setdefault(pv_name, asyncio.Lock())
+
+    async def _setup_image(self, pod: dict[str, Any], target: str, pv: dict[str, Any], read_only: bool,
+                           claim: dict[str, Any]) -> str:
+        """Stage the image volume on this node (once) and publish it into the pod."""
+        pv_name = pv["metadata"]["name"]
+        try:
+            vol = image_volume(pv)
+        except ValueError as e:
+            raise VolumeWait("FailedMount", f'MountVolume.MountDevice failed for volume "{pv_name}" : {e}') from None
+        if not self.mount:
+            return vol.path
+        uid = pod["metadata"]["uid"]
+        async with self._stage_lock(pv_name):
+            try:
+                staged = await asyncio.to_thread(self.block.stage, vol)
+            except (BlockError, OSError) as e:
+                raise VolumeWait("FailedMount", f'MountVolume.MountDevice failed for volume "{pv_name}" : {e}') \
+                    from None
+            self._image_users.setdefault(pv_name, set()).add(uid)
+            self._pod_images.setdefault(uid, {})[pv_name] = vol
+            self._image_pods[uid] = pod
+        await self._finish_resize(claim, pv_name, staged)
+        return self._bind(staged.path, target, read_only or vol.read_only)
+
+    def wants_resize(self, claim: dict[str, Any]) -> bool:
+        """A claim waiting for the node to grow its filesystem, whose volume is staged here."""
+        name = (claim.get("spec") or {}).get("volumeName") or ""
+        return bool(self._image_users.get(name)) and resize_pending(claim)
+
+    async def resize(self, claim: dict[str, Any]) -> None:
+        """NodeExpandVolume for a staged image volume; the claim is finished when the filesystem fills it."""
+        name = (claim.get("spec") or {}).get("volumeName") or ""
+        pv = await self.client.get("v1", "PersistentVolume", None, name)
+        if pv is None or not is_image_volume(pv):
+            return
+        vol = image_volume(pv)
+        async with self._stage_lock(name):
+            if not self._image_users.get(name):
+                return            # not staged here (any more): it grows at its next stage
+            try:
+                staged = await asyncio.to_thread(self.block.expand, vol)
+            except BlockError as e:
+                self._event(claim, "Warning", "FileSystemResizeFailed",
+                            f'MountVolume.NodeExpandVolume failed for volume "{name}" : {e}')
+                raise
+        if staged is not None:
+            await self._finish_resize(claim, name, staged)
+
+    async def _finish_resize(self, claim: dict[str, Any], pv_name: str, staged: Staged) -> None:
+        if not resize_pending(claim) or not staged.fs_complete:
+            return
+        pv = await self.client.get("v1", "PersistentVolume", None, pv_name)
+        capacity = ((pv or {}).get("spec") or {}).get("capacity", {}).get("storage")
+        if not capacity or staged.device_bytes < parse_quantity(capacity):
+            return                # the volume itself has not grown to the PV's size yet
+        meta = claim["metadata"]
+        for _ in range(5):
+            fresh = await self.client.get("v1", "PersistentVolumeClaim", meta.get("namespace"), meta["name"])
+            if fresh is None or fresh["metadata"].get("uid") != meta.get("uid") or not resize_pending(fresh):
+                return
+            try:
+                await self.client.update(resized_claim(fresh, capacity), subresource="status")
+                break
+            except StatusError as e:
+                if e.code != 409:
+                    raise
+        else:
+            return
+        message = f'MountVolume.NodeExpandVolume succeeded for volume "{pv_name}" {self.node_name}'
+        for uid in sorted(self._image_users.get(pv_name, set())):
+            if uid in self._image_pods:
+                self._event(self._image_pods[uid], "Normal", "FileSystemResizeSuccessful", message)
+        self._event(claim, "Normal", "FileSystemResizeSuccessful", message)
+
+    def _event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        if self.emit is not None:
+            self.emit(obj, type_, reason, message)
+
+    async def _unpublish_images(self, uid: str) -> None:
+        """The pod's binds are gone: unstage the image volumes no other pod here uses."""
+        for name, vol in sorted(self._pod_images.get(uid, {}).items()):
+            async with self._stage_lock(name):
+                users = self._image_users.get(name, set())
+                if users <= {uid}:
+                    await asyncio.to_thread(self.block.unstage, name, vol.path)
+                    self._image_users.pop(name, None)
+                else:
+                    users.discard(uid)
+            self._pod_images.get(uid, {}).pop(name, None)
+        self._pod_images.pop(uid, None)
+        self._image_pods.pop(uid, None)
+
+    async def cleanup_images(self, in_use: set[str], volumes: Iterable[dict[str, Any]]) -> None:
+        """After a restart: unstage image volumes no pod of this node uses (mounts and loop devices);
+        thaw the ones in use (a process killed during a snapshot must not leave them frozen)."""
+        if not self.mount:
+            return
+        paths: dict[str, str] = {}
+        for pv in volumes:
+            if is_image_volume(pv):
+                with contextlib.suppress(ValueError):
+                    paths[pv["metadata"]["name"]] = image_volume(pv).path
+        try:
+            leftovers = await asyncio.to_thread(self.block.leftovers, paths, in_use)
+        except BlockError as e:
+            log.info("image volumes left by an earlier run not checked: %s", e)
+            return
+        for name in sorted(leftovers):
+            try:
+                async with self._stage_lock(name):
+                    if not self._image_users.get(name):
+                        await asyncio.to_thread(self.block.unstage, name, paths.get(name))
+            except (BlockError, OSError) as e:
+                log.warning("unstaging image volume %s left by an earlier run failed: %s", name, e)
 
     def _bind(self, source: str, target: str, read_only: bool) -> str:
         if mounts.is_mount_point(target):
@@ -427,6 +607,7 @@ class VolumeManager:
                 raise mounts.StillMounted(f"still mounted after unmount: {', '.join(left)}")
             with contextlib.suppress(FileNotFoundError):
                 mounts.safe_rmtree(base)
+            await self._unpublish_images(uid)
         await self.release(uid)
 
     def leftover_pods(self) -> set[str]:
