@@ -545,7 +545,10 @@ class Registry:
                 raise bad_request("the patched object must be a JSON object")
             self._check_type_meta(res, new)
             self._check_field_validation(res, new, opts)
-            want_rv = parse_rv((new.get("metadata") or {}).get("resourceVersion"))
+            # The patched object carries the resourceVersion it was applied to; only one the patch itself
+            # set is a precondition (then a conflict is the client's); a lost race is retried.
+            new_rv = (new.get("metadata") or {}).get("resourceVersion")
+            want_rv = parse_rv(new_rv) if new_rv != current["metadata"].get("resourceVersion") else 0
             if want_rv and want_rv != kv.mod_revision:
                 raise conflict(res.plural, name, res.group)
             new_meta = new["metadata"]
