@@ -97,6 +97,8 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     from .controllers.podgc import PodGC
     from .controllers.protection import ProtectionController
     from .controllers.pv.controller import PVController
+    from .controllers.snapshot import SnapshotController
+    from .controllers.snapshotschedule import SnapshotScheduleController
     from .controllers.statefulset import StatefulSetController
     from .scheduler.scheduler import Scheduler
     informers = Informers(LocalClient(registry, "informers"))
@@ -110,6 +112,8 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
         Scheduler(LocalClient(registry, "default-scheduler"), informers),
         NodeLifecycleController(LocalClient(registry, "node-controller"), informers),
         PodGC(LocalClient(registry, "pod-garbage-collector"), informers),
+        SnapshotController(LocalClient(registry, "snapshot-controller"), informers),
+        SnapshotScheduleController(LocalClient(registry, "snapshot-schedule-controller"), informers),
     ]
     tasks = [asyncio.create_task(informers.run(), name="informers")]
     tasks += [asyncio.create_task(c.run(), name=type(c).__name__) for c in controllers]

@@ -5,8 +5,10 @@ works at all) from the OpenAPI v3 documents the server serves, and orlop's stric
 and strategic merge patch read the same schemas.  The reference documents come from Kubernetes
 1.26 and hold every kind of those groups; orlop serves fewer kinds and reports itself as 1.32.
 This tool trims the documents to orlop's kinds, adds the fields 1.32 has that 1.26 lacks, derives
-the legacy apps/v1beta1 and apps/v1beta2 documents, and writes deterministic compact JSON into
-``orlop/registry/openapi/`` (committed data; rerun this tool after changing it or resources.py).
+the legacy apps/v1beta1 and apps/v1beta2 documents, builds the documents of the custom resource
+groups (snapshot.storage.k8s.io/v1, orlop.io/v1alpha1) from the CRDs in ``orlop/registry/crds/``
+as kube-apiserver publishes CRDs, and writes deterministic compact JSON into
+``orlop/registry/openapi/`` (committed data; rerun this tool after changing it, resources.py or a CRD).
 
 Usage: ``python tools/build_openapi.py [reference_dir] [out_dir]``
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from orlop.registry import crd as crds  # noqa: E402
 from orlop.registry.resources import RESOURCES  # noqa: E402
 
 # The reference documents live in shared/, beside the repository.
@@ -486,6 +490,150 @@ def derive_apps_beta(v1: dict[str, Any], version: str) -> dict[str, Any]:
             "components": {"schemas": _closure(roots, schemas)}}
 
 
+# --- custom resources -----------------------------------------------------------------------------------
+# kube-apiserver publishes a CRD's served version as the CRD's openAPIV3Schema (metadata as ObjectMeta,
+# plus the GVK), a <Kind>List schema, and the operations of its routes: list/create/deletecollection,
+# get/replace/patch/delete (delete answers a Status), the status subresource, and for namespaced kinds
+# the all-namespaces list; JSON and YAML only, and no strategic merge patch (which is how kubectl's
+# apply knows to send a JSON merge patch).  The operations are the core PVC (namespaced) and PV
+# (cluster) ones, renamed.
+
+_CR_TEMPLATES = {
+    True: ("PersistentVolumeClaim", "persistentvolumeclaims",
+           ["/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+            "/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}",
+            "/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}/status",
+            "/api/v1/persistentvolumeclaims"]),
+    False: ("PersistentVolume", "persistentvolumes",
+            ["/api/v1/persistentvolumes", "/api/v1/persistentvolumes/{name}",
+             "/api/v1/persistentvolumes/{name}/status"]),
+}
+_PROTOBUF = "application/vnd.kubernetes.protobuf"
+_OBJECT_META_DESC = ("Standard object's metadata. More info: "
+                     "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata")
+_LIST_META_DESC = ("Standard list metadata. More info: "
+                   "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds")
+
+
+def cr_package(group: str, version: str) -> str:
+    """Schema name prefix of a CR group-version: the reversed group ("io.k8s.storage.snapshot.v1.")."""
+    return ".".join(reversed(group.split("."))) + f".{version}."
+
+
+def _op_prefix(group: str, version: str) -> tuple[str, str]:
+    """operationId infix and tag of a group-version ("SnapshotStorageK8sIoV1", "snapshotStorageK8sIo_v1")."""
+    words = [w[:1].upper() + w[1:] for w in group.split(".")]
+    camel = "".join(words)
+    return camel + version[:1].upper() + version[1:], camel[:1].lower() + camel[1:] + "_" + version
+
+
+def _rename(node: Any, subs: list[tuple[re.Pattern[str], str]]) -> Any:
+    if isinstance(node, dict):
+        return {k: _rename(v, subs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rename(v, subs) for v in node]
+    if isinstance(node, str):
+        for rx, repl in subs:
+            node = rx.sub(repl, node)
+    return node
+
+
+def _cr_operation(op: dict[str, Any], definition: Any, kind_ref: str, delete: bool) -> dict[str, Any]:
+    op = copy.deepcopy(op)
+    gvk = {"group": definition.group, "kind": definition.kind, "version": definition.version}
+    if "x-kubernetes-group-version-kind" in op:
+        op["x-kubernetes-group-version-kind"] = gvk
+    body = op.get("requestBody")
+    if isinstance(body, dict):
+        content = body.get("content", {})
+        content.pop("application/strategic-merge-patch+json", None)
+        content.pop(_PROTOBUF, None)
+    for resp in (op.get("responses") or {}).values():
+        content = resp.get("content") if isinstance(resp, dict) else None
+        if not isinstance(content, dict):
+            continue
+        for ctype in [c for c in content if "protobuf" in c]:
+            del content[ctype]
+        if delete:
+            for media in content.values():
+                if media.get("schema", {}).get("$ref") == REF_PREFIX + kind_ref:
+                    media["schema"] = {"$ref": REF_PREFIX + META + "Status"}
+    return op
+
+
+def _cr_schemas(definition: Any) -> dict[str, Any]:
+    pkg = cr_package(definition.group, definition.version)
+    schema = copy.deepcopy(definition.schema)
+    schema.setdefault("properties", {})["metadata"] = {"allOf": [{"$ref": REF_PREFIX + META + "ObjectMeta"}],
+                                                      "description": _OBJECT_META_DESC}
+    schema["x-kubernetes-group-version-kind"] = [
+        {"group": definition.group, "kind": definition.kind, "version": definition.version}]
+    props = schema["properties"]
+    listed = {
+        "description": f"{definition.list_kind} is a list of {definition.kind}",
+        "properties": {
+            "apiVersion": props.get("apiVersion", {"type": "string"}),
+            "items": {"description": f"List of {definition.plural}. More info: "
+                                     "https://git.k8s.io/community/contributors/devel/sig-architecture/"
+                                     "api-conventions.md",
+                      "items": {"$ref": REF_PREFIX + pkg + definition.kind}, "type": "array"},
+            "kind": props.get("kind", {"type": "string"}),
+            "metadata": {"allOf": [{"$ref": REF_PREFIX + META + "ListMeta"}], "description": _LIST_META_DESC},
+        },
+        "required": ["items"],
+        "type": "object",
+        "x-kubernetes-group-version-kind": [
+            {"group": definition.group, "kind": definition.list_kind, "version": definition.version}],
+    }
+    return {pkg + definition.kind: schema, pkg + definition.list_kind: listed}
+
+
+def custom_resource_documents(core: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The apis/<group>/<version> documents of the CRDs in orlop/registry/crds/."""
+    by_gv: dict[str, list[Any]] = {}
+    for definition in crds.crds().values():
+        by_gv.setdefault(f"apis/{definition.group}/{definition.version}", []).append(definition)
+    base = copy.deepcopy(core["components"]["schemas"])
+    _augment(base)
+    out = {}
+    for gv, definitions in sorted(by_gv.items()):
+        paths: dict[str, Any] = {}
+        schemas = dict(base)
+        for d in sorted(definitions, key=lambda x: x.kind):
+            pkg = cr_package(d.group, d.version)
+            schemas.update(_cr_schemas(d))
+            kind0, plural0, templates = _CR_TEMPLATES[d.namespaced]
+            op_infix, tag = _op_prefix(d.group, d.version)
+            subs = [
+                (re.compile(r"io\.k8s\.api\.core\.v1\." + kind0 + r"(List)?\b"), pkg + d.kind + r"\1"),
+                (re.compile(kind0 + r"(List)?(?![a-z]|Claim)"), d.kind + r"\1"),
+                (re.compile(r"\b" + plural0 + r"\b"), d.plural),
+                (re.compile(r"CoreV1"), op_infix),
+                (re.compile(r"^core_v1$"), tag),
+                (re.compile(r"^/api/v1/"), f"/{gv}/"),
+            ]
+            for tpath in templates:
+                if tpath.endswith("/status") and not d.status:
+                    continue
+                item = _rename(core["paths"][tpath], subs)
+                new_item = {}
+                for method, op in item.items():
+                    if method == "parameters":
+                        new_item[method] = op
+                    else:
+                        new_item[method] = _cr_operation(op, d, pkg + d.kind,
+                                                         delete=method == "delete" and "{name}" in tpath)
+                paths[_rename(tpath, subs)] = new_item
+        paths[f"/{gv}/"] = _rename(core["paths"]["/api/v1/"], [(re.compile(r"CoreV1"), _op_prefix(
+            definitions[0].group, definitions[0].version)[0]), (re.compile(r"^core_v1$"), _op_prefix(
+                definitions[0].group, definitions[0].version)[1])])
+        roots: set[str] = set()
+        _refs(paths, roots)
+        out[gv] = {"openapi": core["openapi"], "info": {"title": "Kubernetes", "version": "v1.32.0"},
+                   "paths": dict(sorted(paths.items())), "components": {"schemas": _closure(roots, schemas)}}
+    return out
+
+
 def file_name(gv: str) -> str:
     return gv.replace("/", "__") + ".json"
 
@@ -502,6 +650,9 @@ def build(ref_dir: Path = DEFAULT_REF) -> dict[str, dict[str, Any]]:
             docs[gv] = trim(gv, json.load(f), served.get(gv, {}))
     for gv, version in DERIVED.items():
         docs[gv] = derive_apps_beta(docs["apis/apps/v1"], version)
+    with open(ref_dir / SOURCES["api/v1"], encoding="utf-8") as f:
+        core = json.load(f)
+    docs.update(custom_resource_documents(core))
     for gv, doc in docs.items():
         _check_patch_ops(gv, doc)
     return docs

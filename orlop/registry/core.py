@@ -520,10 +520,11 @@ class Registry:
         from . import patch as patches
         sres = storage_resource(res)
         key = sres.key(namespace, name)
-        if patch_type not in PATCH_TYPES:
+        if patch_type not in PATCH_TYPES or (res.custom and patch_type == PATCH_STRATEGIC):
+            # Custom resources take no strategic merge patch (as Kubernetes' CR handler).
             raise unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "
-                + ", ".join(PATCH_TYPES))
+                + ", ".join(t for t in PATCH_TYPES if not (res.custom and t == PATCH_STRATEGIC)))
         parsed = _parse_patch_body(patch_type, body)
         for _ in range(MAX_UPDATE_RETRIES):
             kv = await self.store.get(key)

@@ -510,6 +510,15 @@ _DEFAULTERS: dict[str, Callable[[JSON], None]] = {
 }
 
 
+def _register_custom_resources() -> None:
+    """Custom resources take their CRD schemas' defaults (crd.py)."""
+    from . import crd
+    _DEFAULTERS.update(crd.defaulters())
+
+
+_register_custom_resources()
+
+
 def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
     """Apply Kubernetes' defaults for ``kind`` to ``obj`` in place (never raises).
     Event, ConfigMap and Lease have no defaults; quantities are canonicalized for all."""

@@ -1008,3 +1008,11 @@ _PRINTERS: dict[str, Callable[[Obj, datetime.datetime], list[Any]]] = {
     "StorageClass": _storage_class,
     "Lease": _lease,
 }
+
+
+# Custom resources print their CRDs' additionalPrinterColumns (crd.py).
+from . import crd as _crd  # noqa: E402
+
+_CR_COLUMNS, _CR_PRINTERS = _crd.printers()
+_COLUMNS.update(_CR_COLUMNS)
+_PRINTERS.update(_CR_PRINTERS)

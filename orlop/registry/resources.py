@@ -29,6 +29,8 @@ class Resource:
     # OpenAPI types the DELETE response as the object itself (not a Status).
     delete_returns_object: bool = False
     verbs: tuple[str, ...] = tuple(ALL_VERBS)
+    # Served as a custom resource (crds/*.yaml): no strategic merge patch, CRD schema and printing.
+    custom: bool = False
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -84,6 +86,14 @@ RESOURCES: list[Resource] = [
     _r("apps", "v1beta1", "StatefulSet", "statefulsets", True, ("sts",), ("all",), status=True, scale=True,
        storage_version="v1"),
     _r("coordination.k8s.io", "v1", "Lease", "leases", True),
+    # Custom resources, defined by the CRDs in crds/ (the upstream external-snapshotter ones, and orlop's).
+    _r("snapshot.storage.k8s.io", "v1", "VolumeSnapshot", "volumesnapshots", True, ("vs",), status=True,
+       custom=True),
+    _r("snapshot.storage.k8s.io", "v1", "VolumeSnapshotContent", "volumesnapshotcontents", False, ("vsc", "vscs"),
+       status=True, custom=True),
+    _r("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses", False,
+       ("vsclass", "vsclasses"), custom=True),
+    _r("orlop.io", "v1alpha1", "SnapshotSchedule", "snapshotschedules", True, status=True, custom=True),
 ]
 
 # group -> versions, preferred first

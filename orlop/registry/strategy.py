@@ -20,6 +20,11 @@ STATUS_SPLIT = {"Namespace", "Node", "PersistentVolume", "PersistentVolumeClaim"
 BOTH = "*"
 # Kinds that track metadata.generation (bumped when spec changes).
 GENERATION = {"StatefulSet", "PersistentVolumeClaim", "PersistentVolume", "Pod", "Service", "Namespace", "Node"}
+# Custom resources with a status subresource (crds/*.yaml): status only through /status, and a
+# create never sets it; every custom resource tracks metadata.generation.
+CR_STATUS = {"VolumeSnapshot", "VolumeSnapshotContent", "SnapshotSchedule"}
+STATUS_SPLIT |= CR_STATUS
+GENERATION |= CR_STATUS | {"VolumeSnapshotClass"}
 
 _INITIAL_STATUS: dict[str, dict[str, Any]] = {
     "PersistentVolume": {"phase": "Pending"},
@@ -35,6 +40,8 @@ def prepare_for_create(kind: str, obj: dict[str, Any]) -> None:
     """Reset what a client may not set on create (status, server-owned fields)."""
     if kind in _INITIAL_STATUS:
         obj["status"] = clone(_INITIAL_STATUS[kind])
+    elif kind in CR_STATUS:
+        obj.pop("status", None)
     if kind == "Namespace":
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):

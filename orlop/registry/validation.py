@@ -4072,3 +4072,13 @@ def decode_error_message(kind: str, obj: dict[str, Any]) -> str | None:
     ``<Kind> in version "<v>" cannot be handled as a <Kind>: <message>``; None if none."""
     _, _, msgs = _guarded(kind, obj, None, False)
     return msgs[0] if msgs else None
+
+
+# Custom resources (snapshot.storage.k8s.io, orlop.io): checked against their CRDs (crdvalidation.py).
+from .crdvalidation import CREATE as _CR_CREATE  # noqa: E402
+from .crdvalidation import STATUS_UPDATE as _CR_STATUS_UPDATE  # noqa: E402
+from .crdvalidation import UPDATE as _CR_UPDATE  # noqa: E402
+
+_CREATE.update(_CR_CREATE)
+_UPDATE.update(_CR_UPDATE)
+_STATUS_UPDATE.update(_CR_STATUS_UPDATE)

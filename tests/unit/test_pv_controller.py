@@ -85,7 +85,10 @@ async def test_seed000_static_binding_smallest_fit(cluster):
                                                 "pv.kubernetes.io/bound-by-controller": "yes"}
     vol = await cluster.get("PersistentVolume", "task-pv-volume")
     assert vol["status"]["phase"] == "Bound" and vol["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
-    assert await cluster.phase("PersistentVolume", "pv-1gi") == "Available"
+    # The volume nobody took goes Available (after at most FRESH_GRACE while claims of its class are pending).
+    async def available() -> bool:
+        return await cluster.phase("PersistentVolume", "pv-1gi") == "Available"
+    await until(available, what="pv-1gi Available")
 
 
 async def _bound(cluster: Cluster, name: str) -> dict[str, Any] | None:

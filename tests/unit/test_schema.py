@@ -25,7 +25,7 @@ PVC = ("", "v1", "PersistentVolumeClaim")
 PV = ("", "v1", "PersistentVolume")
 
 SERVED = ["api/v1", "apis/apps/v1", "apis/apps/v1beta1", "apis/apps/v1beta2", "apis/coordination.k8s.io/v1",
-          "apis/storage.k8s.io/v1"]
+          "apis/orlop.io/v1alpha1", "apis/snapshot.storage.k8s.io/v1", "apis/storage.k8s.io/v1"]
 
 
 # --- documents --------------------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_maps_and_free_form_fields_accept_any_key() -> None:
 
 
 def test_unknown_kind_accepts_everything() -> None:
-    assert unknown_fields(("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"), {"spec": {"x": 1}}) == []
+    assert unknown_fields(("example.com", "v1", "Widget"), {"spec": {"x": 1}}) == []
 
 
 # --- list metadata and field kinds -------------------------------------------------------------------------
@@ -329,4 +329,5 @@ def test_field_kind(gvk, path, kind) -> None:  # type: ignore[no-untyped-def]
 def test_has_schema() -> None:
     assert schema.has_schema(PVC)
     assert schema.has_schema(("apps", "v1beta2", "StatefulSet"))
-    assert not schema.has_schema(("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"))
+    assert schema.has_schema(("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"))     # from its CRD
+    assert not schema.has_schema(("example.com", "v1", "Widget"))

@@ -40,7 +40,7 @@ from ...quantity import format_quantity, parse_quantity
 from ...registry import strategy
 from ..base import Informers, WorkQueue, key_of
 from ..protection import pod_uses_claim
-from . import decide
+from . import datasource, decide
 
 log = logging.getLogger(__name__)
 
@@ -514,7 +514,9 @@ class PVController:
             raise RuntimeError("cannot provision")
         await self.client.put_intent(pv_name, {"claim": claim, "class": cls, "provisioner": provisioner})
         try:
-            result = await driver.provision(self._request(claim, cls, pv_name))
+            req = self._request(claim, cls, pv_name)
+            await datasource.fill(self.client, req)     # dataSource(Ref): a snapshot, or a claim to clone
+            result = await driver.provision(req)
         except DriverError as e:
             await self.client.event(claim, "Warning", "ProvisioningFailed",
                                     f"failed to provision volume with StorageClass \"{cls_name}\": {e}",
