@@ -101,6 +101,7 @@ from ..controllers.pv.decide import (
     claim_class,
     find_best_volume,
     is_delay_binding,
+    node_requirement_matches,
     volume_class,
 )
 from ..errors import StatusError
@@ -221,28 +222,6 @@ def is_fully_bound(claim: dict[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- node selectors
 
-def _requirement(req: dict[str, Any], values_of: Mapping[str, str]) -> bool:
-    key, op = str(req.get("key") or ""), str(req.get("operator") or "")
-    vals = [str(v) for v in (req.get("values") or [])]
-    if op == "In":
-        return key in values_of and values_of[key] in vals
-    if op == "NotIn":
-        return key not in values_of or values_of[key] not in vals
-    if op == "Exists":
-        return key in values_of
-    if op == "DoesNotExist":
-        return key not in values_of
-    if op in ("Gt", "Lt"):
-        if key not in values_of or len(vals) != 1:
-            return False
-        try:
-            have, want = int(values_of[key]), int(vals[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
 def node_selector_matches(terms: Iterable[Any], node: dict[str, Any]) -> bool:
     """MatchNodeSelectorTerms: any term matches (expressions on labels and fields on
     ``metadata.name`` ANDed); an empty term, or no terms at all, matches nothing."""
@@ -255,7 +234,7 @@ def node_selector_matches(terms: Iterable[Any], node: dict[str, Any]) -> bool:
         flds = [e for e in term.get("matchFields") or [] if isinstance(e, dict)]
         if not exprs and not flds:
             continue
-        if all(_requirement(e, labels) for e in exprs) and all(_requirement(f, fields) for f in flds):
+        if all(node_requirement_matches(e, labels) for e in exprs) and all(node_requirement_matches(f, fields) for f in flds):
             return True
     return False
 

@@ -136,6 +136,7 @@ __all__ = [
     "default_class_for",
     "find_best_volume",
     "is_delay_binding",
+    "node_requirement_matches",
     "provisioned_volume",
     "sync_claim",
     "sync_volume",
@@ -372,7 +373,8 @@ def _fmt_modes(modes: Iterable[str]) -> str:
 
 # --------------------------------------------------------------------------- node affinity
 
-def _requirement_matches(req: dict[str, Any], values_of: Mapping[str, str]) -> bool:
+def node_requirement_matches(req: dict[str, Any], values_of: Mapping[str, str]) -> bool:
+    """One NodeSelectorRequirement (In, NotIn, Exists, DoesNotExist, Gt, Lt) against labels or fields."""
     key, op = req.get("key") or "", req.get("operator") or ""
     vals = [str(v) for v in (req.get("values") or [])]
     if op == "In":
@@ -408,7 +410,7 @@ def _node_matches(volume: dict[str, Any], node: dict[str, Any]) -> bool:
         flds = [e for e in term.get("matchFields") or [] if isinstance(e, dict)]
         if not exprs and not flds:
             continue  # an empty term matches no node
-        if all(_requirement_matches(e, labels) for e in exprs) and all(_requirement_matches(f, fields)
+        if all(node_requirement_matches(e, labels) for e in exprs) and all(node_requirement_matches(f, fields)
                                                                         for f in flds):
             return True
     return False
