@@ -156,3 +156,47 @@ class WorkQueue:
             except Exception as e:  # noqa: BLE001 - retried with backoff
                 log.info("%s: sync %s failed: %s", name, key, e)
                 self.retry(key)
+
+
+class Operations:
+    """Backend operations by name: at most one in flight per name, failures retried with backoff.
+
+    A controller starts ``start(name, coro)`` from a sync; while it runs, later syncs asking for
+    the same operation do nothing.  When it fails, the runner waits (0.5 s doubling, at most
+    ``max_delay``) and then calls ``requeue(name, failed=True)`` so the next sync decides again;
+    on success ``requeue(name, failed=False)`` is called.
+    """
+
+    def __init__(self, requeue: Callable[[str, bool], None], max_delay: float, what: str = "operation"):
+        self.requeue = requeue
+        self.max_delay = max_delay
+        self.what = what
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.failures: dict[str, int] = {}
+
+    def running(self, name: str) -> bool:
+        task = self.tasks.get(name)
+        return task is not None and not task.done()
+
+    def start(self, name: str, coro: Awaitable[None]) -> None:
+        if self.running(name):
+            coro.close()  # type: ignore[attr-defined]
+            return
+
+        async def runner() -> None:
+            try:
+                await coro
+                self.failures.pop(name, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - retried with backoff
+                n = self.failures.get(name, 0)
+                self.failures[name] = n + 1
+                delay = min(self.max_delay, 0.5 * 2 ** n)
+                log.info("%s %s failed (%s); retry in %.1fs", self.what, name, e, delay)
+                await asyncio.sleep(delay)
+                self.requeue(name, True)
+                return
+            self.requeue(name, False)
+
+        self.tasks[name] = asyncio.get_running_loop().create_task(runner())

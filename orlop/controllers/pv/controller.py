@@ -38,7 +38,7 @@ from ...errors import StatusError
 from ...jsonobj import clone
 from ...quantity import format_quantity, parse_quantity
 from ...registry import strategy
-from ..base import Informers, WorkQueue, key_of
+from ..base import Informers, Operations, WorkQueue, key_of
 from ..protection import pod_uses_claim
 from . import datasource, decide
 
@@ -127,8 +127,7 @@ class PVController:
         # Unbound claims per class, and when each new (unsynced) volume was first held for them.
         self.unbound: dict[str, set[tuple[str, str]]] = {}
         self.held_since: dict[str, float] = {}
-        self.ops: dict[str, asyncio.Task[None]] = {}
-        self.op_failures: dict[str, int] = {}
+        self.ops = Operations(self._after_op, OP_BACKOFF_MAX)
         self._slots = asyncio.Semaphore(MAX_INFLIGHT)
         self.claims.on_change(self._on_claim)
         self.volumes.on_change(self._on_volume)
@@ -444,31 +443,19 @@ class PVController:
     # ------------------------------------------------------------- operations
     def _start_op(self, name: str, coro: Any) -> None:
         """Run a backend operation once at a time per name; failures retry with backoff."""
-        if name in self.ops and not self.ops[name].done():
-            coro.close()
+        self.ops.start(name, coro)
+
+    def _after_op(self, name: str, failed: bool) -> None:
+        """A failed operation's object is synced again (the decision is made afresh)."""
+        if not failed:
             return
-
-        async def runner() -> None:
-            try:
-                await coro
-                self.op_failures.pop(name, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - retried with backoff
-                n = self.op_failures.get(name, 0)
-                self.op_failures[name] = n + 1
-                delay = min(OP_BACKOFF_MAX, 0.5 * 2 ** n)
-                log.info("operation %s failed (%s); retry in %.1fs", name, e, delay)
-                kind, _, obj = name.partition("/")
-                await asyncio.sleep(delay)
-                if kind == "provision":
-                    for k, c in self.claims.cache.items():
-                        if c["metadata"].get("uid") == obj:
-                            self.claim_queue.add(k)
-                else:
-                    self.volume_queue.add(obj)
-
-        self.ops[name] = asyncio.get_running_loop().create_task(runner())
+        kind, _, obj = name.partition("/")
+        if kind == "provision":
+            for k, c in self.claims.cache.items():
+                if c["metadata"].get("uid") == obj:
+                    self.claim_queue.add(k)
+        else:
+            self.volume_queue.add(obj)
 
     @staticmethod
     def _request(claim: dict[str, Any], cls: dict[str, Any], pv_name: str) -> ProvisionRequest:
@@ -543,7 +530,7 @@ class PVController:
         for pv_name, intent in (await self.client.intents()).items():
             claim = intent.get("claim") or {}
             meta = claim.get("metadata") or {}
-            if f"provision/{meta.get('uid')}" in self.ops and not self.ops[f"provision/{meta.get('uid')}"].done():
+            if self.ops.running(f"provision/{meta.get('uid')}"):
                 continue
             if await self.client.get("v1", "PersistentVolume", None, pv_name) is not None:
                 await self.client.drop_intent(pv_name)

@@ -27,7 +27,7 @@ from ...client import LocalClient
 from ...drivers import DriverError, Retryable, driver_named
 from ...errors import StatusError
 from ...gofmt import go_quote
-from ..base import Informer, Informers, Key, WorkQueue, key_of
+from ..base import Informer, Informers, Key, Operations, WorkQueue, key_of
 from . import decide
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,8 @@ class SnapshotController:
         self.volumes = informers.get("v1", "PersistentVolume")
         self.snapshot_queue = WorkQueue(max_delay=OP_BACKOFF_MAX)
         self.content_queue = WorkQueue(max_delay=OP_BACKOFF_MAX)
-        self.ops: dict[str, asyncio.Task[None]] = {}
-        self.op_failures: dict[str, int] = {}
+        self.ops = Operations(lambda name, _failed: self.content_queue.add(name), OP_BACKOFF_MAX,
+                              "snapshot operation on")
         self.snapshots.on_change(self._on_snapshot)
         self.contents.on_change(self._on_content)
         self.classes.on_change(self._on_class)
@@ -207,26 +207,8 @@ class SnapshotController:
 
     # ------------------------------------------------------------ operations
     def _start_op(self, name: str, coro: Any) -> None:
-        """One driver operation at a time per content; failures retry with backoff."""
-        if name in self.ops and not self.ops[name].done():
-            coro.close()
-            return
-
-        async def runner() -> None:
-            try:
-                await coro
-                self.op_failures.pop(name, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - retried with backoff
-                n = self.op_failures.get(name, 0)
-                self.op_failures[name] = n + 1
-                delay = min(OP_BACKOFF_MAX, 0.5 * 2 ** n)
-                log.info("snapshot operation on %s failed (%s); retry in %.1fs", name, e, delay)
-                await asyncio.sleep(delay)
-            self.content_queue.add(name)
-
-        self.ops[name] = asyncio.get_running_loop().create_task(runner())
+        """One driver operation at a time per content; failures retry with backoff, then the content is synced."""
+        self.ops.start(name, coro)
 
     async def _fresh_content(self, name: str) -> dict[str, Any] | None:
         content = await self.client.get(V1, "VolumeSnapshotContent", None, name)
