@@ -16,6 +16,24 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cephcluster import CephCluster, enter_private_network, install_packages  # noqa: E402
+
+_network_note = ""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run the whole test process in a network namespace of its own with only loopback (as root):
+    every server, Ceph daemon, orlop and kubectl the tests start can reach 127.0.0.1 and nothing
+    else.  ORLOP_TESTS_HOST_NETWORK=1 keeps the machine's network (then Ceph tests skip)."""
+    global _network_note
+    if os.geteuid() != 0:
+        _network_note = "not root: no private network namespace"
+    elif os.environ.get("ORLOP_TESTS_HOST_NETWORK") == "1":
+        _network_note = "ORLOP_TESTS_HOST_NETWORK=1: tests use the machine's network"
+    else:
+        _network_note = enter_private_network() or ""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -127,3 +145,42 @@ def fresh_orlop(tmp_path: os.PathLike[str]) -> Iterator[Orlop]:
     yield o
     o.stop()
     reap_containers(o.data_dir)
+
+
+@dataclass
+class Ceph:
+    """The session's Ceph cluster as the RBD tests use it."""
+
+    cluster: CephCluster
+    pool: str
+    admin_key: str
+    user: str
+    user_key: str
+
+    @property
+    def monitors(self) -> str:
+        return self.cluster.monitors
+
+
+@pytest.fixture(scope="session")
+def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ceph]:
+    """A real one-mon, one-OSD Ceph cluster on this test process's private loopback (installed from
+    Debian's packages if missing); skipped, saying why, where that cannot be."""
+    if os.geteuid() != 0:
+        pytest.skip("Ceph RBD tests need root (Ceph daemons, loop devices, mounts)")
+    if _network_note:
+        pytest.skip(f"Ceph RBD tests run only in a private network namespace ({_network_note})")
+    why = install_packages()
+    if why:
+        pytest.skip(why)
+    from orlop.drivers import ceph as cephclient
+    why = cephclient.available()
+    if why:
+        pytest.skip(why)
+    cluster = CephCluster(str(tmp_path_factory.mktemp("ceph")))
+    try:
+        cluster.start()
+        cluster.create_pool("rbd")
+        yield Ceph(cluster, "rbd", cluster.admin_key(), "kube", cluster.create_user("kube", "rbd"))
+    finally:
+        cluster.stop()
