@@ -51,6 +51,18 @@ _modules: tuple[ModuleType, ModuleType] | None = None
 _KEY_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
+def is_key(value: str) -> bool:
+    """True for a cephx secret as ``ceph auth get-key`` prints it: base64 of type (u16), creation
+    time (u32 + u32), length (u16) and that many secret bytes."""
+    if not value or not _KEY_RE.match(value):
+        return False
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        return False
+    return len(raw) >= 12 and len(raw) == 12 + int.from_bytes(raw[10:12], "little") and len(raw) > 12
+
+
 class CephError(Exception):
     """A Ceph operation failed; ``message`` is what an event or a status says."""
 
@@ -136,7 +148,7 @@ def decode_key(data: dict[str, Any] | None, string_data: dict[str, Any] | None =
         if values:
             break
     key = values[0] if values else None
-    return key if key and _KEY_RE.match(key) else None
+    return key if key and is_key(key) else None
 
 
 @dataclass(frozen=True)
@@ -198,7 +210,7 @@ class Session:
     def __init__(self, creds: Credentials, timeout: float = DEFAULT_TIMEOUT):
         if not creds.monitors:
             raise CephError("InvalidMonitors", "no Ceph monitors given", retryable=False)
-        if not creds.key or not _KEY_RE.match(creds.key):
+        if not is_key(creds.key):
             raise CephError("InvalidKey", f"the key for client.{creds.user} is not a cephx key", retryable=False)
         self.creds, self.timeout = creds, timeout
         rados, self.rbd = load()
@@ -262,6 +274,44 @@ async def run(creds: Credentials, work: Callable[[Session], T], timeout: float =
     except TimeoutError:
         raise CephError("CephTimeout", f"Ceph operation against {creds.describe()} did not finish within "
                         f"{limit:.0f}s") from None
+
+
+def _b64(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode().strip()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def credentials_from_secret(secret: dict[str, Any] | None, monitors: str | list[str], user: str,
+                            what: str) -> Credentials:
+    """Credentials from a Secret in either form the seeds and ceph-csi use.
+
+    - in-tree ``kubernetes.io/rbd``: ``data.key`` is the base64 of the cephx key, the user
+      comes from the StorageClass / volume source (``user``);
+    - ceph-csi: ``userID`` + ``userKey`` (or ``adminID`` + ``adminKey``) in the Secret; the
+      Secret's id wins over ``user``.
+    ``what`` names the Secret in errors ("secret default/ceph-secret").  CephError
+    (not retryable) when it is missing or holds no usable key.
+    """
+    if secret is None:
+        raise CephError("SecretNotFound", f"{what} not found", retryable=False)
+    data = secret.get("data") or {}
+    plain = {k: v for k, v in (secret.get("stringData") or {}).items() if isinstance(v, str)}
+    for id_field, key_field in (("userID", "userKey"), ("adminID", "adminKey")):
+        key = plain.get(key_field) or _b64(data.get(key_field))
+        if key:
+            ident = plain.get(id_field) or _b64(data.get(id_field)) or user
+            if not is_key(key):
+                break
+            return Credentials.of(monitors, ident, key)
+    key = decode_key(data, plain)
+    if key is None:
+        raise CephError("InvalidSecret", f"{what} holds no cephx key (expected data.key: the base64 of "
+                        "`ceph auth get-key client.<user>`)", retryable=False)
+    return Credentials.of(monitors, user, key)
 
 
 def client_files(directory: str, creds: Credentials, timeout: float = DEFAULT_TIMEOUT) -> str:
