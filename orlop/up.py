@@ -28,6 +28,7 @@ from .api.server import ApiServer
 from .client import LocalClient
 from .drivers.image import ImageDriver
 from .drivers.localpath import LocalPathDriver
+from .drivers.rbd import RbdCsiDriver, RbdDriver
 from .errors import StatusError
 from .registry.core import Registry
 from .store.sqlite import SQLiteStore
@@ -167,6 +168,8 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     node_name = cfg.node_name or socket.gethostname()
     drivers.register(LocalPathDriver(os.path.join(cfg.data_dir, "volumes"), node_name=node_name))
     drivers.register(ImageDriver(os.path.join(cfg.data_dir, "images"), node_name=node_name))
+    drivers.register(RbdDriver(LocalClient(registry, "persistentvolume-controller")))
+    drivers.register(RbdCsiDriver(LocalClient(registry, "csi-provisioner")))
     await bootstrap(registry, default_class=True)
     tune_gc()
     host = cfg.address if cfg.address not in ("0.0.0.0", "::") else "127.0.0.1"

@@ -14,10 +14,12 @@ succeeds; a crash between any two steps leaves only things a retry will find and
 How a PV finds its driver (``driver_for_volume``), mirroring Kubernetes' PV controller:
 a dynamically provisioned PV is handled by the driver named in its
 ``pv.kubernetes.io/provisioned-by`` annotation; a static PV by the plugin that owns its
-volume source (only ``hostPath`` here, as Kubernetes' in-tree host-path plugin).
+volume source (``hostPath``, as Kubernetes' in-tree host-path plugin; ``rbd``, as its in-tree
+rbd plugin, when the ``kubernetes.io/rbd`` driver is registered).
 ``recycler_for`` follows the same lookup: in Kubernetes only hostPath and NFS volumes are
-recyclable, and a ``local`` volume is not ("No recycler plugin found for the volume!");
-volumes a registered driver provisioned are recycled by that driver.
+recyclable, and a ``local`` or ``rbd`` volume is not ("No recycler plugin found for the
+volume!"); volumes a registered driver provisioned are recycled by that driver unless it
+says ``recyclable = False``.
 
 Errors: ``DriverError`` means the operation cannot succeed as asked (bad parameters,
 a path that escapes its base, a forbidden delete); retrying without a change is futile.
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 ANN_PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+RBD_PLUGIN = "kubernetes.io/rbd"
 
 T = TypeVar("T")
 
@@ -204,9 +207,12 @@ def driver_for_volume(pv: dict[str, Any]) -> Driver | None:
         driver = get_driver(provisioner)
         if driver is not None:
             return driver
-    if (pv.get("spec") or {}).get("hostPath") is not None:
+    spec = pv.get("spec") or {}
+    if spec.get("hostPath") is not None:
         from .hostpath import HOST_PATH_PLUGIN
         return get_driver(HOST_PATH_PLUGIN)
+    if spec.get("rbd") is not None:
+        return get_driver(RBD_PLUGIN)    # as Kubernetes' rbd plugin deletes and expands static rbd PVs
     return None
 
 
@@ -214,7 +220,9 @@ def recycler_for(pv: dict[str, Any]) -> Recycler | None:
     """The coroutine function that scrubs this PV, or None when nothing can recycle it
     (the controller then records Kubernetes' "No recycler plugin found for the volume!")."""
     driver = driver_for_volume(pv)
-    return driver.recycle if driver is not None else None
+    if driver is None or not getattr(driver, "recyclable", True):
+        return None
+    return driver.recycle
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
