@@ -29,8 +29,9 @@ Credentials, per operation (as Kubernetes does it):
   notes) so a missing one is reported at provisioning rather than at mount time.
 - in-tree delete / expand / snapshot: the admin named by the PV's StorageClass *now*
   (upstream's ``getAdminAndSecret``).  If that class is gone the operation fails with
-  ``storageclasses.storage.k8s.io "<name>" not found`` (retryable): the image is kept until
-  the class is back, never removed with guessed credentials.
+  ``storageclasses.storage.k8s.io "<name>" not found`` (a DriverError: the PV goes Failed with
+  that message, as Kubernetes leaves it, and the PV controller tries again at each resync):
+  the image is kept until the class is back, never removed with guessed credentials.
 - CSI: the ``csi.storage.k8s.io/provisioner-secret-*`` Secret (ceph-csi's ``userID``/``userKey``,
   or ``data.key`` with user ``admin``) for provision, delete and snapshots; it is recorded on the
   PV as the external-provisioner does (``volume.kubernetes.io/provisioner-deletion-secret-name``
@@ -676,7 +677,7 @@ class RbdDriver:
             raise DriverError("NoStorageClass", "Volume has no storage class")
         cls = await self.client.get("storage.k8s.io/v1", "StorageClass", None, cls_name)
         if cls is None:
-            raise Retryable("StorageClassNotFound", f"storageclasses.storage.k8s.io {go_quote(cls_name)} not found")
+            raise DriverError("StorageClassNotFound", f"storageclasses.storage.k8s.io {go_quote(cls_name)} not found")
         admin, ns, name = "", "default", ""
         for k, v in (cls.get("parameters") or {}).items():
             key = k.lower()

@@ -618,11 +618,12 @@ def test_seed000_pv_expand_flow(fresh_orlop: Any) -> None:
     """Seed 000 grows an RBD-backed PV by editing spec.capacity.storage and sending it back.
 
     The PV was read back from another cluster: its claimRef names a claim (with uid) that does not exist
-    here, so Kubernetes 1.32's PV controller releases it and reclaims it by its policy, Delete.  Its
-    provisioner kubernetes.io/rbd has no in-tree plugin any more (removed in 1.31; CSIMigrationRBD off),
-    so the deletion fails: phase Failed, status.message and a Warning VolumeFailedDelete event say
-    "no volume plugin matched name: kubernetes.io/rbd" (deleteVolumeOperation -> findDeletablePlugin ->
-    FindDeletablePluginByName).  With HonorPVReclaimPolicy (on by default since 1.31) syncVolume also
+    here, so the PV controller releases it and reclaims it by its policy, Delete.  orlop serves the
+    kubernetes.io/rbd plugin (Kubernetes did until 1.31), whose deleter takes the admin credentials from
+    the PV's StorageClass; tenx-rbd does not exist on this server, so the deletion fails as Kubernetes'
+    did: phase Failed, status.message and a Warning VolumeFailedDelete event say
+    'storageclasses.storage.k8s.io "tenx-rbd" not found' (getAdminAndSecret -> GetClassForVolume), and it
+    is tried again at each resync.  With HonorPVReclaimPolicy (on by default since 1.31) syncVolume also
     adds the in-tree deletion-protection finalizer kubernetes.io/pv-controller to this dynamically
     provisioned Delete volume.
     """
@@ -666,7 +667,7 @@ def test_seed000_pv_expand_flow(fresh_orlop: Any) -> None:
     assert rows[0]["CAPACITY"] == "2Gi"
 
     # The reclaim outcome, as Kubernetes 1.32 leaves it.
-    message = "no volume plugin matched name: kubernetes.io/rbd"
+    message = 'storageclasses.storage.k8s.io "tenx-rbd" not found'
     assert (settled["status"].get("phase"), settled["status"].get("message")) == ("Failed", message), \
         settled["status"]
     assert sorted(settled["metadata"].get("finalizers") or []) == ["kubernetes.io/pv-controller",

@@ -151,6 +151,65 @@ async def test_recycle_scrubs_hostpath_and_makes_volume_available(cluster, tmp_p
     assert "claimRef" not in vol["spec"]
 
 
+async def test_6_5_recycle_with_no_recycler_fails_the_volume_once(cluster):
+    """6-5: a Recycle volume no plugin can recycle (a ``local`` source) is Failed, with one event."""
+    vol = pv("unrecyclable", "1Gi", policy="Recycle")
+    del vol["spec"]["hostPath"]
+    vol["spec"]["local"] = {"path": "/tmp/orlop-test"}
+    vol["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-1"]}]}]}}
+    await cluster.client.create(vol)
+    await cluster.client.create(pvc("user", "1Gi"))
+    await until(lambda: _bound(cluster, "user"), what="Bound")
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "user")
+    await until(lambda: _phase_is(cluster, "unrecyclable", "Failed"), what="Failed")
+    got = await cluster.get("PersistentVolume", "unrecyclable")
+    assert got["status"]["message"] == "No recycler plugin found for the volume!"
+    events, _ = await cluster.client.list("v1", "Event", "default")
+    mine = [e for e in events if e["involvedObject"]["name"] == "unrecyclable"]
+    assert [(e["reason"], e.get("count", 1)) for e in mine] == [("VolumeFailedRecycle", 1)]
+
+
+class RefusingDeleter:
+    """A backend whose delete fails (not retryably) until told otherwise: a fault a real backend
+    gives when, say, the credentials it needs are gone for a while."""
+
+    name = "test.orlop.io/refusing"
+
+    def __init__(self) -> None:
+        self.refuse, self.deleted = True, []
+
+    async def delete(self, pv: dict[str, Any]) -> None:
+        if self.refuse:
+            raise drivers.DriverError("Refused", "the backend refuses for now")
+        self.deleted.append(pv["metadata"]["name"])
+
+
+async def test_a_failed_deletion_is_retried_at_resync_as_kubernetes_does(cluster, monkeypatch):
+    """reclaimVolume runs for Failed volumes too: a volume whose deletion failed is Failed (one
+    event), and deleted at a later resync once the backend lets it."""
+    from orlop.controllers.pv import controller as pv_controller
+    backend = RefusingDeleter()
+    drivers.register(backend)  # type: ignore[arg-type]
+    try:
+        vol = pv("retried", "1Gi", policy="Delete")
+        vol["metadata"]["annotations"] = {drivers.ANN_PROVISIONED_BY: backend.name}
+        await cluster.client.create(vol)
+        await cluster.client.create(pvc("user", "1Gi"))
+        await until(lambda: _bound(cluster, "user"), what="Bound")
+        await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "user")
+        await until(lambda: _phase_is(cluster, "retried", "Failed"), what="Failed")
+        assert (await cluster.get("PersistentVolume", "retried"))["status"]["message"] == "the backend refuses for now"
+        backend.refuse = False
+        monkeypatch.setattr(pv_controller, "RESYNC", 0.2)     # the running resync loop reads it each round
+        await until(lambda: _gone(cluster, "PersistentVolume", "retried"), what="deleted at a resync", timeout=30)
+        assert backend.deleted == ["retried"]
+        events, _ = await cluster.client.list("v1", "Event", "default")
+        assert [e["reason"] for e in events if e["involvedObject"]["name"] == "retried"] == ["VolumeFailedDelete"]
+    finally:
+        drivers.unregister(backend.name)
+
+
 async def test_deleting_a_bound_pv_first_still_deletes_the_backend(cluster):
     await cluster.client.create(pvc("first", "1Gi", cls=None))
     claim = await until(lambda: _bound(cluster, "first"), what="Bound")

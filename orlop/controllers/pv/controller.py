@@ -553,8 +553,8 @@ class PVController:
         pv = await self.client.get("v1", "PersistentVolume", None, name)
         if pv is None:
             return
-        if not finalize_only and (pv.get("status") or {}).get("phase") != "Released":
-            return
+        if not finalize_only and (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
+            return      # a Failed one is tried again at each resync, as Kubernetes' reclaimVolume does
         policy = (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy")
         if policy == "Delete":
             driver = driver_for_volume(pv)
@@ -577,16 +577,17 @@ class PVController:
             await self.client.delete("v1", "PersistentVolume", None, name, uid=pv["metadata"]["uid"])
 
     async def _fail(self, pv: dict[str, Any], reason: str, message: str) -> None:
-        """updateVolumePhaseWithEvent(Failed): the phase, its message, and a Warning event."""
+        """updateVolumePhaseWithEvent(Failed): the phase, its message, and a Warning event -- nothing
+        when the volume already says exactly that (a retry at resync that failed the same way)."""
         if (pv.get("status") or {}).get("phase") != "Failed" or pv["status"].get("message") != message:
             pv["status"] = {**(pv.get("status") or {}), "phase": "Failed", "message": message,
                             "lastPhaseTransitionTime": now_rfc3339()}
             self._remember(await self.client.update(pv, subresource="status"))
-        await self.client.event(pv, "Warning", reason, message, "persistentvolume-controller")
+            await self.client.event(pv, "Warning", reason, message, "persistentvolume-controller")
 
     async def _recycle_volume(self, name: str) -> None:
         pv = await self.client.get("v1", "PersistentVolume", None, name)
-        if pv is None or (pv.get("status") or {}).get("phase") != "Released":
+        if pv is None or (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
             return
         ref = (pv.get("spec") or {}).get("claimRef") or {}
         pods, _ = await self.client.list("v1", "Pod", ref.get("namespace") or "default")
@@ -599,9 +600,9 @@ class PVController:
             raise RuntimeError("volume in use")
         recycle = recycler_for(pv)
         if recycle is None:
-            await self.client.event(pv, "Warning", "VolumeFailedRecycle", "No recycler plugin found for the volume!",
-                                    "persistentvolume-controller")
-            raise RuntimeError("no recycler")
+            # 6-5: no plugin can recycle it: "Failed", as Kubernetes leaves it.
+            await self._fail(pv, "VolumeFailedRecycle", "No recycler plugin found for the volume!")
+            return
         try:
             await recycle(pv)
         except DriverError as e:
