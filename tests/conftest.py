@@ -109,17 +109,21 @@ class Orlop:
 
 
 def reap_containers(root: str) -> None:
-    """Stop the containers of the node agent(s) under ``root`` and unmount what they mounted.
+    """Stop the containers of the node agent(s) under ``root``, unmount what they mounted and end
+    the rbd-fuse processes they started.
 
     Node agents leave containers running when they stop (a restarted agent adopts them, as
     the kubelet does); the tests started them, so the tests end them.
     """
     import asyncio
 
+    from orlop.node import rbd
     from orlop.node.process import purge
     for agent_root in (os.path.join(root, "node"), root):
         if os.path.isdir(os.path.join(agent_root, "pods")):
             asyncio.run(purge(agent_root))
+        if os.path.isdir(os.path.join(agent_root, "plugins")):
+            rbd.purge(agent_root)        # rbd-fuse processes outlive their agent, as kernel maps would
 
 
 def _new_orlop(tmp: str) -> Orlop:

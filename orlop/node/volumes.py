@@ -24,6 +24,12 @@ Here, for each pod:
   pod on the node using one unstages it (unmount, ``losetup -d``).  A claim with ``FileSystemResizePending`` whose volume is staged here is
   grown on the node (online where the filesystem can, else at its next stage), then gets
   its new ``status.capacity`` and kubelet's FileSystemResizeSuccessful events.
+- Ceph RBD images (inline ``rbd:`` volumes, PVs with an ``rbd`` source or a ceph-csi
+  ``rbd.csi.ceph.com`` source) are staged by ``orlop.node.rbd`` (one rbd-fuse per image,
+  then the same loop/mkfs/mount path), keyed by ``<pool>-image-<image>``: every pod on
+  the node using one image shares the staging, the last one gone unstages it.  The key
+  comes from the named Secret (pod's namespace unless the PV's secretRef says otherwise)
+  or the node's keyring file.  RBD claims grow like image volumes.
 
 With a runtime that runs nothing (``mount=False``) only the waiting and attaching happen.
 """
@@ -39,10 +45,11 @@ import stat
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from ..drivers.ceph import CephError
 from ..errors import StatusError
 from ..jsonobj import clone
 from ..quantity import parse_quantity
-from . import mounts
+from . import mounts, rbd
 from .block import BlockError, BlockVolumes, ImageVolume, Staged, image_volume, is_image_volume
 from .podspec import ConfigError, field_value
 from .runtime import Mount
@@ -103,8 +110,8 @@ def pv_source(pv: dict[str, Any]) -> tuple[str, str]:
         return spec["hostPath"].get("path", ""), spec["hostPath"].get("type") or ""
     if isinstance(spec.get("local"), dict):
         return spec["local"].get("path", ""), "Directory"
-    raise ValueError("unsupported volume source: only hostPath, local and orlop.io/image (csi) volumes can be "
-                     "mounted on this node")
+    raise ValueError("unsupported volume source: only hostPath, local, rbd, orlop.io/image and rbd.csi.ceph.com "
+                     "(csi) volumes can be mounted on this node")
 
 
 def unbound_message(volume: str, namespace: str, claim_name: str, claim: dict[str, Any] | None) -> str:
@@ -244,9 +251,11 @@ def volume_device_mounts(container: dict[str, Any], volume_paths: dict[str, str]
 
 class VolumeManager:
     def __init__(self, client: VolumeClient, node_name: str, pods_dir: str, mount: bool,
-                 block: BlockVolumes | None = None, emit: Emit | None = None):
+                 block: BlockVolumes | None = None, emit: Emit | None = None, rbd_volumes: rbd.RbdVolumes | None = None):
         self.client, self.node_name, self.pods_dir, self.mount = client, node_name, pods_dir, mount
-        self.block = block if block is not None else BlockVolumes(os.path.dirname(os.path.abspath(pods_dir)))
+        root = os.path.dirname(os.path.abspath(pods_dir))
+        self.block = block if block is not None else BlockVolumes(root)
+        self.rbd = rbd_volumes if rbd_volumes is not None else rbd.RbdVolumes(root)
         self.emit = emit
         self._ready: dict[str, dict[str, str]] = {}          # pod uid -> volume name -> host path
         self._pod_pvs: dict[str, set[str]] = {}               # pod uid -> attached PV names
@@ -256,6 +265,9 @@ class VolumeManager:
         self._pod_images: dict[str, dict[str, ImageVolume]] = {}  # pod uid -> image PV name -> volume
         self._image_pods: dict[str, dict[str, Any]] = {}      # pod uid -> pod (for events)
         self._stage_locks: dict[str, asyncio.Lock] = {}       # one stage/unstage/expand per image PV at a time
+        self._rbd_users: dict[str, set[str]] = {}             # rbd staging key -> pod uids it is published to
+        self._pod_rbd: dict[str, dict[str, rbd.RbdVolume]] = {}  # pod uid -> rbd staging key -> volume
+        self._rbd_pvs: dict[str, str] = {}                    # rbd PV name -> staging key
 
     def _pv_lock(self, pv_name: str) -> asyncio.Lock:
         return self._pv_locks.setdefault(pv_name, asyncio.Lock())
@@ -304,6 +316,15 @@ class VolumeManager:
             try:
                 if name in pvs and is_image_volume(pvs[name][0]):
                     paths[name] = await self._setup_image(pod, os.path.join(base, name), *pvs[name], claims[name])
+                    continue
+                if name in pvs and rbd.is_rbd_pv(pvs[name][0]):
+                    pv, read_only = pvs[name]
+                    paths[name] = await self._setup_rbd(pod, os.path.join(base, name), rbd.pv_volume(pv, ns),
+                                                        read_only, claims[name])
+                    continue
+                if isinstance(v.get("rbd"), dict):
+                    paths[name] = await self._setup_rbd(pod, os.path.join(base, name), rbd.inline_volume(v, ns),
+                                                        False, None)
                     continue
                 paths[name] = await self._setup_one(pod, v, os.path.join(base, name), pvs.get(name))
             except (ValueError, OSError, ConfigError) as e:
@@ -376,12 +397,16 @@ class VolumeManager:
     def wants_resize(self, claim: dict[str, Any]) -> bool:
         """A claim waiting for the node to grow its filesystem, whose volume is staged here."""
         name = (claim.get("spec") or {}).get("volumeName") or ""
-        return bool(self._image_users.get(name)) and resize_pending(claim)
+        staged = bool(self._image_users.get(name)) or bool(self._rbd_users.get(self._rbd_pvs.get(name, "")))
+        return staged and resize_pending(claim)
 
     async def resize(self, claim: dict[str, Any]) -> None:
-        """NodeExpandVolume for a staged image volume; the claim is finished when the filesystem fills it."""
+        """NodeExpandVolume for a staged image or RBD volume; the claim is finished when the filesystem fills it."""
         name = (claim.get("spec") or {}).get("volumeName") or ""
         pv = await self.client.get("v1", "PersistentVolume", None, name)
+        if pv is not None and rbd.is_rbd_pv(pv):
+            await self._resize_rbd(claim, pv)
+            return
         if pv is None or not is_image_volume(pv):
             return
         vol = image_volume(pv)
@@ -397,7 +422,28 @@ class VolumeManager:
         if staged is not None:
             await self._finish_resize(claim, name, staged)
 
-    async def _finish_resize(self, claim: dict[str, Any], pv_name: str, staged: Staged) -> None:
+    async def _resize_rbd(self, claim: dict[str, Any], pv: dict[str, Any]) -> None:
+        name = pv["metadata"]["name"]
+        try:
+            vol = rbd.pv_volume(pv, claim["metadata"].get("namespace") or "default")
+        except ValueError:
+            return
+        capacity = ((pv.get("spec") or {}).get("capacity") or {}).get("storage")
+        want = int(parse_quantity(capacity)) if capacity else 0
+        async with self._stage_lock("rbd:" + vol.key):
+            if not self._rbd_users.get(vol.key):
+                return            # not staged here (any more): it grows at its next stage
+            try:
+                staged = await asyncio.to_thread(self.rbd.expand, vol, want)
+            except (BlockError, OSError) as e:
+                self._event(claim, "Warning", "FileSystemResizeFailed",
+                            f'MountVolume.NodeExpandVolume failed for volume "{name}" : {e}')
+                raise
+        if staged is not None:
+            await self._finish_resize(claim, name, staged, self._rbd_users.get(vol.key, set()))
+
+    async def _finish_resize(self, claim: dict[str, Any], pv_name: str, staged: Staged,
+                             users: set[str] | None = None) -> None:
         if not resize_pending(claim) or not staged.fs_complete:
             return
         pv = await self.client.get("v1", "PersistentVolume", None, pv_name)
@@ -418,7 +464,7 @@ class VolumeManager:
         else:
             return
         message = f'MountVolume.NodeExpandVolume succeeded for volume "{pv_name}" {self.node_name}'
-        for uid in sorted(self._image_users.get(pv_name, set())):
+        for uid in sorted(users if users is not None else self._image_users.get(pv_name, set())):
             if uid in self._image_pods:
                 self._event(self._image_pods[uid], "Normal", "FileSystemResizeSuccessful", message)
         self._event(claim, "Normal", "FileSystemResizeSuccessful", message)
@@ -426,6 +472,50 @@ class VolumeManager:
     def _event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         if self.emit is not None:
             self.emit(obj, type_, reason, message)
+
+    async def _setup_rbd(self, pod: dict[str, Any], target: str, vol: rbd.RbdVolume, read_only: bool,
+                         claim: dict[str, Any] | None) -> str:
+        """Stage the RBD image on this node (once: rbd-fuse, loop, mkfs, mount) and publish it into the pod."""
+        if not self.mount:
+            return self.rbd.staging_path(vol.key)
+        uid = pod["metadata"]["uid"]
+        secret = None
+        if vol.secret is not None:
+            secret = await self.client.get("v1", "Secret", vol.secret[0], vol.secret[1])
+        try:
+            creds = rbd.credentials(vol, secret)
+        except CephError as e:
+            raise VolumeWait("FailedMount", f'MountVolume.NewMounter initialization failed for volume "{vol.name}" : '
+                                            f"{e}") from None
+        async with self._stage_lock("rbd:" + vol.key):
+            try:
+                staged = await self.rbd.stage(vol, creds)
+            except (BlockError, CephError, OSError) as e:
+                raise VolumeWait("FailedMount", f'MountVolume.MountDevice failed for volume "{vol.name}" : {e}') \
+                    from None
+            self._rbd_users.setdefault(vol.key, set()).add(uid)
+            self._pod_rbd.setdefault(uid, {})[vol.key] = vol
+            self._image_pods[uid] = pod
+            if vol.pv_name:
+                self._rbd_pvs[vol.pv_name] = vol.key
+        if claim is not None and vol.pv_name:
+            await self._finish_resize(claim, vol.pv_name, staged, self._rbd_users.get(vol.key, set()))
+        return self._bind(staged.path, target, read_only or vol.read_only)
+
+    async def _unpublish_rbd(self, uid: str) -> None:
+        """The pod's binds are gone: unstage the RBD images no other pod here uses (rbd-fuse stops)."""
+        for key in sorted(self._pod_rbd.get(uid, {})):
+            async with self._stage_lock("rbd:" + key):
+                users = self._rbd_users.get(key, set())
+                if users <= {uid}:
+                    await asyncio.to_thread(self.rbd.unstage, key, self._pod_rbd[uid][key].image)
+                    self._rbd_users.pop(key, None)
+                    for pv_name in [n for n, k in self._rbd_pvs.items() if k == key]:
+                        del self._rbd_pvs[pv_name]
+                else:
+                    users.discard(uid)
+            self._pod_rbd.get(uid, {}).pop(key, None)
+        self._pod_rbd.pop(uid, None)
 
     async def _unpublish_images(self, uid: str) -> None:
         """The pod's binds are gone: unstage the image volumes no other pod here uses."""
@@ -439,18 +529,26 @@ class VolumeManager:
                     users.discard(uid)
             self._pod_images.get(uid, {}).pop(name, None)
         self._pod_images.pop(uid, None)
+        await self._unpublish_rbd(uid)
         self._image_pods.pop(uid, None)
 
     async def cleanup_images(self, in_use: set[str], volumes: Iterable[dict[str, Any]]) -> None:
         """After a restart: unstage image volumes no pod of this node uses (mounts and loop devices);
-        thaw the ones in use (a process killed during a snapshot must not leave them frozen)."""
+        thaw the ones in use (a process killed during a snapshot must not leave them frozen).  RBD
+        images are unstaged (rbd-fuse stopped) when no PV in ``in_use`` names them, no pod directory
+        still binds them and no pod set up since uses them."""
         if not self.mount:
             return
         paths: dict[str, str] = {}
+        rbd_in_use = {k for k, users in self._rbd_users.items() if users}
         for pv in volumes:
             if is_image_volume(pv):
                 with contextlib.suppress(ValueError):
                     paths[pv["metadata"]["name"]] = image_volume(pv).path
+            elif rbd.is_rbd_pv(pv) and pv["metadata"]["name"] in in_use:
+                with contextlib.suppress(ValueError):
+                    rbd_in_use.add(rbd.pv_volume(pv, "").key)
+        await self._cleanup_rbd(rbd_in_use)
         try:
             leftovers = await asyncio.to_thread(self.block.leftovers, paths, in_use)
         except BlockError as e:
@@ -463,6 +561,20 @@ class VolumeManager:
                         await asyncio.to_thread(self.block.unstage, name, paths.get(name))
             except (BlockError, OSError) as e:
                 log.warning("unstaging image volume %s left by an earlier run failed: %s", name, e)
+
+    async def _cleanup_rbd(self, in_use: set[str]) -> None:
+        try:
+            leftovers = await asyncio.to_thread(self.rbd.leftovers, in_use, self.pods_dir)
+        except (BlockError, OSError) as e:
+            log.info("rbd images left by an earlier run not checked: %s", e)
+            return
+        for key in sorted(leftovers):
+            try:
+                async with self._stage_lock("rbd:" + key):
+                    if not self._rbd_users.get(key):
+                        await asyncio.to_thread(self.rbd.unstage, key)
+            except (BlockError, OSError) as e:
+                log.warning("unstaging rbd image %s left by an earlier run failed: %s", key, e)
 
     def _bind(self, source: str, target: str, read_only: bool) -> str:
         if mounts.is_mount_point(target):
