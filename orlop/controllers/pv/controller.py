@@ -542,10 +542,25 @@ class PVController:
                 continue
             # OBSERVATION: the claim is gone: the backend volume made for it must go too.
             driver = get_driver(intent.get("provisioner", ""))
+            what = f"volume {pv_name} of deleted claim {meta.get('namespace')}/{meta.get('name')}"
             if driver is not None:
-                result = await driver.provision(self._request(claim, intent["class"], pv_name))
-                await driver.delete(self._volume_for(claim, intent["class"], result))
-            log.info("removed backend volume %s: its claim was deleted while it was provisioned", pv_name)
+                try:
+                    result = await driver.provision(self._request(claim, intent["class"], pv_name))
+                except Retryable as e:
+                    log.warning("%s: not removed yet (%s); retried at the next resync", what, e)
+                    continue
+                except DriverError as e:
+                    # Provisioning with this claim and class fails for good (parameters, credentials):
+                    # nothing was ever made with them, so there is nothing to remove.
+                    log.info("%s: never made (%s); nothing to remove", what, e)
+                    await self.client.drop_intent(pv_name)
+                    continue
+                try:
+                    await driver.delete(self._volume_for(claim, intent["class"], result))
+                except DriverError as e:
+                    log.warning("%s: removing it failed (%s); retried at the next resync", what, e)
+                    continue
+            log.info("removed backend %s: its claim was deleted while it was provisioned", what)
             await self.client.drop_intent(pv_name)
 
     async def _delete_volume(self, name: str, finalize_only: bool = False) -> None:
