@@ -457,7 +457,14 @@ class _Ops:
         s, where = self.s, f"{m.pool}/{m.image}"
         with s.ioctx(m.pool) as io:
             have = self.size_of(io, m.pool, m.image)
-            if have is None:
+            for attempt in range(2):
+                if have is not None:
+                    break
+                if attempt:
+                    # A create or clone cut short (kill -9 mid-way) leaves the name without a usable
+                    # image ("already exists" but cannot be opened): remove the remains, make it again.
+                    with contextlib.suppress(CephError):
+                        s.call(f"removing the remains of rbd image {where}", self.R.remove, io, m.image)
                 if m.source is None:
                     kwargs: dict[str, Any] = {"old_format": False, "features": _feature_bits(s.rbd, m.features)}
                     if m.data_pool:
@@ -470,8 +477,8 @@ class _Ops:
                 else:
                     self.clone(io, m)
                 have = self.size_of(io, m.pool, m.image)
-                if have is None:
-                    raise CephError("CephError", f"rbd image {where} was created but cannot be opened")
+            if have is None:
+                raise CephError("CephError", f"rbd image {where} was created but cannot be opened")
             size, child = have
             if child:
                 with self.open(io, m.pool, m.image, read_only=False) as img:

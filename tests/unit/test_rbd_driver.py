@@ -406,6 +406,22 @@ async def test_retry_after_crash_grows_an_image_left_smaller(ceph: Any, api: Fak
     assert res.capacity_bytes == 64 * MiB and rbd_info(ceph, image)["size"] == 64 * MiB
 
 
+async def test_retry_after_a_crash_mid_create_replaces_the_remains(ceph: Any, api: FakeApi, admin: Admin) -> None:
+    """kill -9 inside ``rbd create`` can leave the name in the pool directory without a usable image
+    (its header object not yet written): the retry removes the remains and makes the image again."""
+    driver = RbdDriver(api)
+    req = request(tenx(api), size=32 * MiB)
+    image = IMAGE_PREFIX + req.claim["metadata"]["uid"]
+    with admin.session.ioctx("rbd") as io:
+        admin.rbd.RBD().create(io, image, 32 * MiB, old_format=False, features=1)
+        io.remove_object(f"rbd_header.{rbd_info(ceph, image)['id']}")   # what the crash left
+        with pytest.raises(admin.rbd.ImageNotFound):
+            admin.rbd.Image(io, image)
+    res = await driver.provision(req)
+    assert res.capacity_bytes == 32 * MiB and rbd_info(ceph, image)["size"] == 32 * MiB
+    assert rbd_ls(ceph).count(image) == 1
+
+
 SECRET_PROBLEMS = [
     ("admin secret missing", lambda api, ceph: api.drop("Secret", "kube-system", "ceph-secret"),
      Retryable, 'failed to get admin secret from ["kube-system"/"ceph-secret"]: secrets "ceph-secret" not found'),
