@@ -60,6 +60,11 @@ def needs_expansion(claim: dict[str, Any]) -> bool:
             and status_capacity(claim) > 0 and requested(claim) > status_capacity(claim))
 
 
+def _has_condition(claim: dict[str, Any], typ: str) -> bool:
+    return any(c.get("type") == typ and c.get("status") == "True"
+               for c in (claim.get("status") or {}).get("conditions") or [])
+
+
 def with_conditions(claim: dict[str, Any], types: tuple[str, ...], now: str) -> dict[str, Any]:
     """The claim with exactly these resize conditions (others kept)."""
     new = clone(claim)
@@ -102,6 +107,11 @@ class ExpandController:
             return
         want = requested(claim)
         size = claim["spec"]["resources"]["requests"]["storage"]
+        pv_capacity = _qty(((pv.get("spec") or {}).get("capacity") or {}).get("storage"))
+        if pv_capacity >= want and _has_condition(claim, "FileSystemResizePending"):
+            # OBSERVATION: the backend is grown and the node has the rest: nothing to do here
+            # (going back to Resizing would flip the claim's conditions on every write).
+            return
         # OBSERVATION: pvc is "Bound", request > capacity: mark it Resizing.
         now = _now()
         marked = with_conditions(claim, ("Resizing",), now)

@@ -318,6 +318,10 @@ async def test_controllers_provision_expand_and_delete(cluster: Any) -> None:
                     what="FileSystemResizePending")
     assert c["status"]["capacity"] == {"storage": "16Mi"}            # until the node grows the filesystem
     assert os.path.getsize(path) == 32 * MiB
+    await asyncio.sleep(1.0)                # the claim then rests: no write flips it back to Resizing
+    rested = await claim()
+    assert rested["metadata"]["resourceVersion"] == c["metadata"]["resourceVersion"]
+    assert [x["type"] for x in rested["status"]["conditions"]] == ["FileSystemResizePending"]
     pv = await client.get("v1", "PersistentVolume", None, pv["metadata"]["name"])
     assert pv["spec"]["capacity"] == {"storage": "32Mi"}
     await client.delete("v1", "PersistentVolumeClaim", "default", "data")
