@@ -225,16 +225,23 @@ class PVController:
     async def _resync(self) -> None:
         for inf in (self.claims, self.volumes, self.classes, self.pods):
             await inf.synced.wait()
+        recovering: asyncio.Task[None] | None = None
         while True:
-            try:
-                await self._recover()
-            except Exception:  # noqa: BLE001 - retried at the next resync
-                log.exception("pv controller: recovering interrupted provisioning failed")
+            # Recovery talks to backends (which may take their full timeout): it runs beside
+            # the resync, one pass at a time, never holding it up.
+            if recovering is None or recovering.done():
+                recovering = asyncio.create_task(self._recover_logged())
             for k in list(self.claims.cache):
                 self.claim_queue.add(k)
             for k in list(self.volumes.cache):
                 self.volume_queue.add(k[1])
             await asyncio.sleep(RESYNC)
+
+    async def _recover_logged(self) -> None:
+        try:
+            await self._recover()
+        except Exception:  # noqa: BLE001 - retried at the next resync
+            log.exception("pv controller: recovering interrupted provisioning failed")
 
     async def _worker(self, queue: WorkQueue, sync: Any) -> None:
         for inf in (self.claims, self.volumes, self.classes, self.pods):
