@@ -156,15 +156,10 @@ def test_seed002_inline_keyring_then_secret_then_static_pv_share_one_image(rbd: 
 
         # 实践二: the same image through a Secret (secretRef) — the file is still there.
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(ours(manifest("seed002-ceph-secret.yaml"), ceph)))
-        pod = ours(manifest("seed002-rbd-pod-keyring.yaml"), ceph)
-        pod["metadata"]["name"] = "rbd2"
-        rbd_src = pod["spec"]["volumes"][0]["rbd"]
-        del rbd_src["keyring"]
-        rbd_src["secretRef"] = {"name": "ceph-secret"}
-        o.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
-        wait_ready(o, ns, "rbd2")
-        assert sh(o, ns, "rbd2", "cat /mnt/rbd/hello") == "written by rbd-keyring\n"
-        delete_pod(o, ns, "rbd2")
+        o.kubectl("create", "-n", ns, "-f", "-", input=dump(ours(manifest("seed002-rbd-pod-secret.yaml"), ceph)))
+        wait_ready(o, ns, "rbd")
+        assert sh(o, ns, "rbd", "cat /mnt/rbd/hello") == "written by rbd-keyring\n"
+        delete_pod(o, ns, "rbd")
 
         # 实践三: a static PV on the image, a claim without a class, a pod through the claim.
         for name in ("seed002-pv-volume.yaml",):
