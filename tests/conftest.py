@@ -187,4 +187,5 @@ def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ceph]:
         cluster.create_pool("rbd")
         yield Ceph(cluster, "rbd", cluster.admin_key(), "kube", cluster.create_user("kube", "rbd"))
     finally:
+        cephclient.close_sessions()
         cluster.stop()

@@ -257,16 +257,58 @@ class Session:
             self.cluster.shutdown()
 
 
+_sessions: dict[tuple[Credentials, float], Session] = {}
+_sessions_lock = threading.Lock()
+_CONNECTION_REASONS = frozenset({"CephUnreachable", "CephTimeout", "CephAuthFailed"})
+
+
+def _session(creds: Credentials, timeout: float) -> Session:
+    """The cached connected session for ``creds`` (made on first use).  librados handles are
+    thread-safe; connecting costs a monitor round trip and a cephx handshake, so every
+    operation with the same credentials shares one."""
+    key = (creds, timeout)
+    with _sessions_lock:
+        session = _sessions.get(key)
+    if session is not None:
+        return session
+    session = Session(creds, timeout)
+    with _sessions_lock:
+        kept = _sessions.setdefault(key, session)
+    if kept is not session:
+        session.close()
+    return kept
+
+
+def _forget(creds: Credentials, timeout: float, session: Session) -> None:
+    with _sessions_lock:
+        if _sessions.get((creds, timeout)) is session:
+            del _sessions[(creds, timeout)]
+    session.close()
+
+
+def close_sessions() -> None:
+    """Disconnect every cached session (at shutdown, and in tests)."""
+    with _sessions_lock:
+        sessions = list(_sessions.values())
+        _sessions.clear()
+    for session in sessions:
+        session.close()
+
+
 async def run(creds: Credentials, work: Callable[[Session], T], timeout: float = DEFAULT_TIMEOUT,
               total: float | None = None) -> T:
-    """Connect, run ``work(session)`` in a worker thread, disconnect; bounded by ``total``
-    (default: connect + a few operations' worth of ``timeout``)."""
+    """Run ``work(session)`` in a worker thread on the cached session for ``creds`` (connecting
+    first if needed); bounded by ``total`` (default: connect + a few operations' worth of
+    ``timeout``).  A session that failed for connection reasons is dropped, so the next call
+    connects afresh (a key that was changed, monitors that moved)."""
     def job() -> T:
-        session = Session(creds, timeout)
+        session = _session(creds, timeout)
         try:
             return work(session)
-        finally:
-            session.close()
+        except CephError as e:
+            if e.reason in _CONNECTION_REASONS or e.code in (errno.ETIMEDOUT, errno.ENOTCONN, errno.ESHUTDOWN):
+                _forget(creds, timeout, session)
+            raise
 
     limit = total if total is not None else timeout * 6
     try:

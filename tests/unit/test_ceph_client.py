@@ -140,3 +140,18 @@ def test_a_user_limited_to_one_pool_cannot_open_another(ceph: Any) -> None:
     with pytest.raises(CephError) as e:
         asyncio.run(cephclient.run(creds, work, timeout=5))
     assert e.value.reason == "CephPermissionDenied"
+
+
+def test_sessions_are_shared_per_credentials_and_dropped_when_the_cluster_is_gone(ceph: Any) -> None:
+    creds = Credentials.of(ceph.monitors, ceph.user, ceph.user_key)
+    seen = [asyncio.run(cephclient.run(creds, lambda s: s)) for _ in range(3)]
+    assert seen[0] is seen[1] is seen[2]                  # one connection for every operation
+    other = asyncio.run(cephclient.run(Credentials.of(ceph.monitors, "admin", ceph.admin_key), lambda s: s))
+    assert other is not seen[0]
+
+    def lost(s: cephclient.Session) -> None:
+        raise CephError("CephTimeout", "the monitors stopped answering")
+
+    with pytest.raises(CephError):
+        asyncio.run(cephclient.run(creds, lost))
+    assert asyncio.run(cephclient.run(creds, lambda s: s)) is not seen[0]   # connected afresh
