@@ -195,6 +195,39 @@ def test_inline_volume_with_a_missing_secret_says_which(rbd: tuple[Orlop, Ceph])
     o.kubectl("delete", "namespace", ns, "--timeout=60s", timeout=70, check=False)
 
 
+def test_seed002_statefulset_web_binds_its_claims_to_the_premade_rbd_pvs(rbd: tuple[Orlop, Ceph]) -> None:
+    """Seed 002 实践四: images www-1 and www-2, PVs pv-www-1/2 on them, the StatefulSet web as written:
+    www-web-0/1 bind to those PVs and what web-0 serves survives its pod's deletion."""
+    o, ceph = rbd
+    ns = unique("rbdweb")
+    create_namespace(o, ns)
+    o.kubectl("create", "-n", ns, "-f", "-", input=dump(ours(manifest("seed002-ceph-secret.yaml"), ceph)))
+    for image in ("www-1", "www-2"):
+        make_image(ceph, "kube", image)
+    try:
+        for name in ("seed002-pv-www-1.yaml", "seed002-pv-www-2.yaml"):
+            # secretRef without a namespace, as written: the Secret is looked up in the pod's namespace.
+            o.kubectl("create", "-f", "-", input=dump(ours(manifest(name), ceph)))
+        o.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed002-statefulset-web.yaml"))
+        for i in (0, 1):
+            wait_ready(o, ns, f"web-{i}", 120)
+        volumes = {wait_bound(o, ns, f"www-web-{i}")["spec"]["volumeName"] for i in (0, 1)}
+        assert volumes == {"pv-www-1", "pv-www-2"}
+        sh(o, ns, "web-0", "echo hello rbd > /usr/share/nginx/html/index.html")
+        old = get_json(o, "pod", "web-0", "-n", ns)["metadata"]["uid"]
+        o.kubectl("delete", "pod", "web-0", "-n", ns, "--grace-period=1", "--timeout=90s", timeout=100)
+        wait_until(lambda: get_json(o, "pod", "web-0", "-n", ns)["metadata"]["uid"] != old, 60, "web-0 to come back")
+        wait_ready(o, ns, "web-0", 120)
+        assert sh(o, ns, "web-0", "cat /usr/share/nginx/html/index.html") == "hello rbd\n"
+    finally:
+        o.kubectl("delete", "namespace", ns, "--timeout=180s", timeout=190, check=False)
+        o.kubectl("delete", "pv", "pv-www-1", "pv-www-2", "--ignore-not-found", "--timeout=60s", timeout=70,
+                  check=False)
+    for image in ("www-1", "www-2"):
+        wait_until(lambda image=image: not watchers(ceph, "kube", image), 30, f"{image} to have no watchers")
+        ceph.cluster.rbd("rm", f"kube/{image}")
+
+
 # --- seed 004: a PV with Recycle policy, two pods one after the other --------------------------------
 
 def test_seed004_second_pod_reads_what_the_first_wrote(rbd: tuple[Orlop, Ceph]) -> None:
@@ -446,6 +479,27 @@ def test_a_snapshot_of_an_rbd_claim_restores_into_a_new_claim(rbd: tuple[Orlop, 
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(reader))
         wait_ready(o, ns, "reader")
         assert sh(o, ns, "reader", "cat /usr/share/busybox/f") == "at snapshot time\n"
+
+        # Scheduled backups (seed 000's 定时备份) on the RBD class: taken as RBD snapshots, pruned to keep.
+        o.kubectl("create", "-n", ns, "-f", "-", input=dump({
+            "apiVersion": "orlop.io/v1alpha1", "kind": "SnapshotSchedule", "metadata": {"name": "often"},
+            "spec": {"claimNames": ["src"], "interval": "2s", "keep": 2, "snapshotClassName": "tenx-rbd-snap"}}))
+        image = f"kubernetes-dynamic-pvc-{get_json(o, 'pvc', 'src', '-n', ns)['metadata']['uid']}"
+
+        def scheduled() -> list[dict[str, Any]]:
+            items = get_json(o, "vs", "-n", ns, "-l", "orlop.io/snapshot-schedule=often")["items"]
+            return [x for x in items if not x["metadata"].get("deletionTimestamp")]
+        def ready() -> list[dict[str, Any]]:
+            return [x for x in scheduled() if (x.get("status") or {}).get("readyToUse")]
+        wait_until(lambda: len(ready()) >= 2, 60, "two scheduled snapshots ready")
+        o.kubectl("patch", "snapshotschedule", "often", "-n", ns, "--type=merge", "-p", '{"spec":{"interval":"24h"}}')
+        wait_until(lambda: len(scheduled()) <= 2, 30, "pruning to keep")
+        rbd_snaps = {x["name"] for x in json.loads(ceph.cluster.rbd("snap", "ls", "--format", "json",
+                                                                    f"tenx-pool/{image}"))}
+        for snap in ready():
+            content = get_json(o, "volumesnapshotcontent", snap["status"]["boundVolumeSnapshotContentName"])
+            handle = content["status"]["snapshotHandle"]
+            assert handle.startswith("rbd://") and handle.split("?")[0].rsplit("@", 1)[1] in rbd_snaps
     finally:
         o.kubectl("delete", "namespace", ns, "--timeout=180s", timeout=190, check=False)
     wait_until(lambda: not [i for i in images(ceph, "tenx-pool") if i.startswith("kubernetes-dynamic-pvc-")], 90,
