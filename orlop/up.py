@@ -26,6 +26,7 @@ from . import drivers
 from .api import pki
 from .api.server import ApiServer
 from .client import LocalClient
+from .drivers import ceph
 from .drivers.image import ImageDriver
 from .drivers.localpath import LocalPathDriver
 from .drivers.rbd import RbdCsiDriver, RbdDriver
@@ -212,6 +213,7 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         await runner.cleanup()
         await store.close()
+        ceph.close_sessions()
 
 
 async def run_agent(kubeconfig: str, node_name: str, root_dir: str, runtime: str, address: str, port: int) -> None:
@@ -232,3 +234,4 @@ async def run_agent(kubeconfig: str, node_name: str, root_dir: str, runtime: str
     finally:
         await agent.stop()
         await client.close()
+        ceph.close_sessions()
