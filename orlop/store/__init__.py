@@ -70,6 +70,8 @@ class WatchEvent:
     prev: bytes | None
     # Set on synthetic progress notifications (no key change): the store's revision now.
     progress: bool = False
+    # The key's create revision after a PUT, where the backend knows it (0 otherwise).
+    create_revision: int = 0
 
 
 class Store(abc.ABC):

@@ -12,10 +12,12 @@ Shape:
 - ``meta`` the current revision and the compacted revision.
 
 Writes are funnelled through one writer thread that *group-commits*: it takes every
-write queued while the previous fsync ran and commits them in one transaction (each in
-its own savepoint so one failing write does not fail its neighbours).  Many concurrent
-writers therefore share one fsync instead of paying one each, and revisions stay
-strictly ordered.  Reads use a second connection in a second thread (WAL readers see
+write queued while the previous fsync ran and commits them in one transaction.  A write
+whose precondition fails (key exists, key missing, revision moved) finds out before it
+changes anything, so it fails alone and its neighbours commit; any other error (I/O, disk
+full) fails the whole transaction.  Many concurrent writers therefore share one fsync
+instead of paying one each, and revisions stay strictly ordered.  The results of a batch
+reach the event loop in one wake-up.  Reads use a second connection in a second thread (WAL readers see
 a consistent snapshot and never block the writer), except point reads of one key: those
 run at once on a connection of their own in the caller's thread (a primary-key lookup
 takes microseconds and WAL readers never wait for the writer, so a hop to the reader
@@ -23,6 +25,16 @@ thread -- a Future, a wake-up, the GIL handed back and forth -- costs far more t
 read).  Watchers are fed in-process right
 after each commit, and replay older changes from ``log``; events are de-duplicated by
 revision so a watcher registered during a commit sees each change exactly once.
+
+Point reads are served from memory when they can be: the writer thread, right after each
+commit, puts every key it wrote into a cache (and takes deleted ones out), so the cache holds
+exactly what SQLite would answer (a key read and found absent is remembered as absent too)
+-- a controller reading the object it just wrote, or admission reading a namespace, never
+leaves the event loop (a SQLite call hands the GIL to the writer thread, which may keep it
+for a whole batch).  A read that misses fills the cache only if no commit reached the cache
+while it read (a generation counter, checked under the same lock the writer holds), so a
+stale value can never be put back over a newer one.  A list of a prefix that held only a
+handful of rows last time (storage classes, say) is read on the caller's thread too.
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store, WatchEvent
+from . import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store, StoreError, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +79,13 @@ _TYPES = {PUT: "PUT", DELETE: "DELETE"}
 WATCH_QUEUE_LIMIT = 100_000
 # Writes committed together in one transaction at most.
 MAX_GROUP = 512
+# A whole-prefix list that returned at most this many rows last time is read on the caller's thread.
+SMALL_LIST = 32
+# Values held by the point-read cache at most (bytes of stored JSON), and keys (absent ones
+# included); past either the cache starts over.
+CACHE_BYTES = 64 * 1024 * 1024
+CACHE_KEYS = 500_000
+_MISS = object()
 
 
 def prefix_end(prefix: str) -> str:
@@ -116,6 +135,13 @@ class SQLiteStore(Store):
         self._writer = threading.Thread(target=self._write_loop, name="orlop-store-write", daemon=True)
         self._watchers: set[_Watcher] = set()
         self._closed = False
+        # Point-read cache: key -> current KeyValue, or None: known absent (see the module docstring).
+        self._cache: dict[str, KeyValue | None] = {}
+        self._cache_bytes = 0
+        self._cache_gen = 0
+        self._cache_lock = threading.Lock()
+        # Rows the last whole list of each prefix returned (see list()).
+        self._list_sizes: dict[str, int] = {}
         # Highest revision handed to watchers (in the event loop); progress events never pass it.
         self._delivered = start_rev
         self._writer.start()
@@ -132,9 +158,41 @@ class SQLiteStore(Store):
         return await asyncio.get_running_loop().run_in_executor(self._read_exec, fn, self._reader)
 
     async def get(self, key: str) -> KeyValue | None:
+        kv = self._cache.get(key, _MISS)
+        if kv is not _MISS:
+            return kv       # type: ignore[return-value]
+        gen = self._cache_gen
         row = self._point_reader.execute("SELECT key, value, mod_rev, create_rev FROM kv WHERE key=?",
                                          (key,)).fetchone()
-        return KeyValue(*row) if row else None
+        kv = KeyValue(*row) if row is not None else None
+        with self._cache_lock:
+            # Only if no commit reached the cache meanwhile: then nothing newer can be there.
+            if gen == self._cache_gen and key not in self._cache:
+                self._cache_put(key, kv)
+        return kv
+
+    def _cache_put(self, key: str, kv: KeyValue | None) -> None:
+        """(With the cache lock held.)"""
+        old = self._cache.get(key)
+        self._cache_bytes += (len(kv.value) if kv is not None else 0) - (len(old.value) if old is not None else 0)
+        self._cache[key] = kv
+        if self._cache_bytes > CACHE_BYTES or len(self._cache) > CACHE_KEYS:
+            self._cache.clear()
+            self._cache_bytes = 0
+            self._cache_gen += 1
+
+    def _cache_commit(self, batch: list[_Op]) -> None:
+        """The writer thread, after a commit: the cache takes every change of the batch."""
+        with self._cache_lock:
+            self._cache_gen += 1
+            for op in batch:
+                for ev in op.events:
+                    if ev.value is not None:
+                        self._cache_put(ev.key, KeyValue(ev.key, ev.value, ev.revision, ev.create_revision))
+                    else:
+                        old = self._cache.pop(ev.key, None)
+                        if old is not None:
+                            self._cache_bytes -= len(old.value)
 
     async def list(self, prefix: str, start_after: str = "", limit: int = 0,
                    at_revision: int = 0) -> tuple[list[KeyValue], int]:
@@ -154,7 +212,15 @@ class SQLiteStore(Store):
             finally:
                 c.execute("COMMIT")
             return rows, rev
-        return await self._read(q)
+        if not start_after and not at_revision and self._list_sizes.get(prefix, SMALL_LIST + 1) <= SMALL_LIST:
+            # Known to be a handful of rows (storage classes, say): read at once on this thread, as
+            # point reads are, instead of a hop to the reader thread that costs more than the read.
+            rows, rev = q(self._point_reader)
+        else:
+            rows, rev = await self._read(q)
+        if not start_after and not at_revision and not limit:
+            self._list_sizes[prefix] = len(rows)
+        return rows, rev
 
     @staticmethod
     def _snapshot(c: sqlite3.Connection, prefix: str, lo: str, limit: int, at: int) -> list[KeyValue]:
@@ -234,17 +300,15 @@ class SQLiteStore(Store):
             for op in batch:
                 op.error = None
                 op.events = []
-                conn.execute("SAVEPOINT op")
                 try:
                     op.result, op.events = op.fn(conn, rev)
                     rev += len(op.events)
-                    conn.execute("RELEASE op")
-                except Exception as e:  # noqa: BLE001 - delivered to the caller
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
+                except StoreError as e:
+                    # A precondition: checked before the write changed anything (no savepoint needed).
                     op.error = e
             conn.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
             conn.execute("COMMIT")
+            self._cache_commit(batch)
         except Exception as e:  # noqa: BLE001 - disk full, I/O error: every op fails
             log.exception("store commit failed")
             try:
@@ -253,8 +317,15 @@ class SQLiteStore(Store):
                 pass
             for op in batch:
                 op.error, op.events = e, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Op]] = {}
         for op in batch:
-            op.loop.call_soon_threadsafe(self._deliver, op)
+            by_loop.setdefault(op.loop, []).append(op)
+        for loop, ops in by_loop.items():
+            loop.call_soon_threadsafe(self._deliver_all, ops)
+
+    def _deliver_all(self, ops: list[_Op]) -> None:
+        for op in ops:
+            self._deliver(op)
 
     def _deliver(self, op: _Op) -> None:
         for ev in op.events:
@@ -271,9 +342,9 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _log(conn: sqlite3.Connection, rev: int, key: str, typ: int, value: bytes | None,
-             prev: bytes | None) -> WatchEvent:
+             prev: bytes | None, create_rev: int = 0) -> WatchEvent:
         conn.execute("INSERT INTO log(rev, key, type, value, prev) VALUES (?,?,?,?,?)", (rev, key, typ, value, prev))
-        return WatchEvent(_TYPES[typ], key, rev, value, prev)
+        return WatchEvent(_TYPES[typ], key, rev, value, prev, create_revision=create_rev)
 
     async def create(self, key: str, value: bytes) -> int:
         def fn(c: sqlite3.Connection, rev: int) -> tuple[int, list[WatchEvent]]:
@@ -281,7 +352,7 @@ class SQLiteStore(Store):
                 raise KeyExists(key)
             new = rev + 1
             c.execute("INSERT INTO kv(key, value, mod_rev, create_rev) VALUES (?,?,?,?)", (key, value, new, new))
-            return new, [self._log(c, new, key, PUT, value, None)]
+            return new, [self._log(c, new, key, PUT, value, None, new)]
         return await self._write(fn)
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> int:
@@ -293,7 +364,7 @@ class SQLiteStore(Store):
                 raise RevisionMismatch(KeyValue(*row))
             new = rev + 1
             c.execute("UPDATE kv SET value=?, mod_rev=? WHERE key=?", (value, new, key))
-            return new, [self._log(c, new, key, PUT, value, row[1])]
+            return new, [self._log(c, new, key, PUT, value, row[1], row[3])]
         return await self._write(fn)
 
     async def delete(self, key: str, expected_revision: int = 0) -> int:
@@ -343,7 +414,9 @@ class SQLiteStore(Store):
                 last = rev
                 yield WatchEvent(_TYPES[typ], key, rev, value, prev)
             while True:
-                if progress_interval > 0:
+                if not w.queue.empty():
+                    ev = w.queue.get_nowait()       # (no timer needed for what is already queued)
+                elif progress_interval > 0:
                     try:
                         ev = await asyncio.wait_for(w.queue.get(), progress_interval)
                     except TimeoutError:

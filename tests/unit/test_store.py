@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from orlop.store import Compacted, KeyExists, KeyNotFound, RevisionMismatch
+from orlop.store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, WatchEvent
+from orlop.store import sqlite as sqlite_mod
 from orlop.store.sqlite import SQLiteStore
 
 
@@ -234,3 +235,115 @@ async def test_point_reads_see_every_acknowledged_write_at_once(store):
     assert len(listed) == 200
     assert await store.current_revision() == 200 + 600
     assert await store.get("/p/none") is None
+
+
+async def test_point_read_cache_follows_writes_and_deletes(store):
+    """Reads served from memory give what SQLite holds: new values, create revisions, deletions."""
+    rev1 = await store.create("/c/a", b"1")
+    first = await store.get("/c/a")
+    assert (first.value, first.mod_revision, first.create_revision) == (b"1", rev1, rev1)
+    rev2 = await store.update("/c/a", b"2", rev1)
+    got = await store.get("/c/a")
+    assert (got.value, got.mod_revision, got.create_revision) == (b"2", rev2, rev1)
+    await store.delete("/c/a", rev2)
+    assert await store.get("/c/a") is None
+    rev4 = await store.create("/c/a", b"3")
+    again = await store.get("/c/a")
+    assert (again.value, again.mod_revision, again.create_revision) == (b"3", rev4, rev4)
+
+
+@pytest.mark.parametrize("landing", ["update", "delete"])
+async def test_a_read_racing_a_commit_never_caches_the_older_value(store, landing):
+    """A read that missed the cache and read the old row while a commit landed (an update, or a
+    delete) must not put that row back over what the commit left."""
+    rev1 = await store.create("/r/k", b"old")
+    store._cache.clear()
+    real = store._point_reader
+    if landing == "update":
+        ev = WatchEvent("PUT", "/r/k", rev1 + 1, b"new", b"old", create_revision=rev1)
+    else:
+        ev = WatchEvent("DELETE", "/r/k", rev1 + 1, None, b"old")
+
+    class Racing:
+        def execute(self, sql, args):
+            cur = real.execute(sql, args)      # the old row is read ...
+            # ... and a commit lands (as the writer thread makes it land) before the read returns.
+            store._cache_commit([type("Op", (), {"events": [ev]})()])
+            return cur
+
+    store._point_reader = Racing()
+    try:
+        got = await store.get("/r/k")
+    finally:
+        store._point_reader = real
+    assert got.value == b"old"                       # what was current when it was read
+    cached = store._cache.get("/r/k")
+    assert (cached.value if cached else None) == (b"new" if landing == "update" else None)
+
+
+async def test_point_read_cache_stays_within_its_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_mod, "CACHE_BYTES", 1000)
+    s = SQLiteStore(str(tmp_path / "db.sqlite"))
+    try:
+        for i in range(50):
+            await s.create(f"/b/{i:02d}", b"x" * 100)
+            assert s._cache_bytes <= 1000
+            assert sum(len(kv.value) for kv in s._cache.values() if kv is not None) == s._cache_bytes
+        for i in range(50):
+            kv = await s.get(f"/b/{i:02d}")
+            assert kv is not None and kv.value == b"x" * 100
+    finally:
+        await s.close()
+
+
+async def test_absent_keys_are_remembered_until_created(store):
+    assert await store.get("/n/k") is None
+    assert "/n/k" in store._cache and store._cache["/n/k"] is None      # known absent: no SQLite read next time
+    assert await store.get("/n/k") is None
+    rev = await store.create("/n/k", b"v")
+    got = await store.get("/n/k")
+    assert got is not None and (got.value, got.mod_revision) == (b"v", rev)
+
+
+async def test_an_absent_read_racing_a_create_never_hides_it(store):
+    rev0 = await store.current_revision()
+    real = store._point_reader
+
+    class Racing:
+        def execute(self, sql, args):
+            cur = real.execute(sql, args)      # nothing there yet ...
+            store._cache_commit([type("Op", (), {"events": [
+                WatchEvent("PUT", "/n/r", rev0 + 1, b"new", None, create_revision=rev0 + 1)]})()])
+            return cur
+
+    store._point_reader = Racing()
+    try:
+        assert await store.get("/n/r") is None     # absent when it was read
+    finally:
+        store._point_reader = real
+    assert store._cache["/n/r"].value == b"new"    # but not remembered as absent
+
+
+async def test_small_lists_are_read_on_the_callers_thread_with_the_same_answer(store, monkeypatch):
+    for i in range(3):
+        await store.create(f"/few/{i}", b"v%d" % i)
+    for i in range(sqlite_mod.SMALL_LIST + 5):
+        await store.create(f"/many/{i:03d}", b"x")
+    hops: list[str] = []
+    real_read = store._read
+
+    async def counting_read(fn):
+        hops.append("reader thread")
+        return await real_read(fn)
+    monkeypatch.setattr(store, "_read", counting_read)
+    first = await store.list("/few/")           # size not known yet: the reader thread
+    second = await store.list("/few/")          # known small: at once
+    assert hops == ["reader thread"]
+    assert second == first and [kv.value for kv in second[0]] == [b"v0", b"v1", b"v2"]
+    assert second[1] == await store.current_revision()
+    await store.list("/many/")
+    await store.list("/many/")                  # known big: always the reader thread
+    assert hops == ["reader thread"] * 3
+    await store.create("/few/3", b"v3")
+    rows, rev = await store.list("/few/")
+    assert [kv.key for kv in rows] == ["/few/0", "/few/1", "/few/2", "/few/3"] and rev == await store.current_revision()
