@@ -30,6 +30,8 @@ def unrecognized(kind: str, detail: str) -> StatusError:
 
 def _check_depth(raw: bytes, kind: str) -> None:
     """Bracket nesting of the raw text (strings included: an over-estimate, never an under-one)."""
+    if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        return      # fewer opening brackets than the limit: no nesting can pass it (counted in C)
     depth = deepest = 0
     for b in raw:
         if b in _OPEN:

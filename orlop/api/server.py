@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 3 * 1024 * 1024          # Kubernetes' apiserver request body limit (3 MiB)
 WATCH_DEFAULT_TIMEOUT = 1800         # like --min-request-timeout: 30-60 min, randomised
 PROGRESS_INTERVAL = 5.0              # seconds between watch progress checks / bookmarks
+WATCH_BATCH = 256                    # watch events at most sent in one write
 VERSION = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0-orlop", "gitCommit": "orlop", "gitTreeState": "clean",
     "buildDate": "2026-11-22T00:00:00Z", "goVersion": "python3.11", "compiler": "cpython", "platform": "linux/amd64",
@@ -533,41 +534,55 @@ class ApiServer:
         await resp.prepare(request)
         sent_columns = False
 
-        async def send(kind: str, obj: dict[str, Any]) -> None:
+        def line(kind: str, obj: dict[str, Any]) -> bytes:
             nonlocal sent_columns
             if table and kind != "BOOKMARK" and kind != "ERROR":
                 obj = self._table(request, t.res, [obj], obj["metadata"].get("resourceVersion", ""),
                                   with_columns=not sent_columns)
                 sent_columns = True
-            await resp.write(orjson.dumps({"type": kind, "object": obj}) + b"\n")
+            return orjson.dumps({"type": kind, "object": obj}) + b"\n"
 
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        closing = asyncio.ensure_future(self.closing.wait())
         try:
-            while True:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
+            done = False
+            while not done:
+                left = deadline - loop.time()
+                if left <= 0 or closing.done():
                     break
-                getter = asyncio.ensure_future(events.get())
-                closing = asyncio.ensure_future(self.closing.wait())
-                done, _ = await asyncio.wait({getter, closing}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                closing.cancel()
-                if getter not in done:
-                    getter.cancel()
-                    break
-                ev = getter.result()
-                if ev is None:
-                    break
-                if isinstance(ev, StatusError):
-                    await send("ERROR", ev.to_status())
-                    break
+                batch: list[Any] = []
+                if events.empty():
+                    # Nothing queued: wait for the next event, the deadline or the server closing.
+                    getter = asyncio.ensure_future(events.get())
+                    await asyncio.wait({getter, closing}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        break
+                    batch.append(getter.result())
+                # Everything queued meanwhile goes out in the same write (one TLS record, one send).
+                while len(batch) < WATCH_BATCH and not events.empty():
+                    batch.append(events.get_nowait())
+                out: list[bytes] = []
+                for ev in batch:
+                    if ev is None:
+                        done = True
+                        break
+                    if isinstance(ev, StatusError):
+                        out.append(line("ERROR", ev.to_status()))
+                        done = True
+                        break
+                    if ev.type == "BOOKMARK" and not bookmarks:
+                        continue
+                    out.append(line(ev.type, ev.object))
                 if request.transport is None or request.transport.is_closing():
                     break
-                if ev.type == "BOOKMARK" and not bookmarks:
-                    continue
-                await send(ev.type, ev.object)
+                if out:
+                    await resp.write(b"".join(out))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            closing.cancel()
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
         try:
