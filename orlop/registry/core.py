@@ -16,9 +16,10 @@ revision of the key is the resourceVersion, filled in on every read.
 from __future__ import annotations
 
 import base64
-import datetime
+import os
 import re
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -54,9 +55,32 @@ PATCH_APPLY_CBOR = "application/apply-patch+cbor"
 PATCH_TYPES = (PATCH_JSON, PATCH_MERGE, PATCH_STRATEGIC, PATCH_APPLY)
 
 
+_UID_POOL: list[bytes] = []
+os.register_at_fork(after_in_child=_UID_POOL.clear)     # a forked child never repeats the parent's uids
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID as ``uuid.uuid4()`` makes it, its random bytes read 4 KiB at a time
+    (one system call per 256 objects created instead of one each)."""
+    if not _UID_POOL:
+        raw = os.urandom(16 * 256)
+        _UID_POOL.extend(raw[i:i + 16] for i in range(0, len(raw), 16))
+    return str(uuid.UUID(bytes=_UID_POOL.pop(), version=4))
+
+
+_now_text: tuple[int, str] = (-1, "")     # (unix second, its RFC 3339 text): one formatting per second
+
+
 def now_rfc3339(offset_seconds: int = 0) -> str:
-    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=offset_seconds)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC time to the second (``2006-01-02T15:04:05Z``), plus ``offset_seconds``."""
+    global _now_text
+    second = int(time.time()) + offset_seconds
+    cached = _now_text
+    if cached[0] == second:
+        return cached[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    _now_text = (second, text)
+    return text
 
 
 @dataclass
@@ -147,6 +171,7 @@ class Registry:
     def __init__(self, store: Store, plugins: list[admission.Plugin] | None = None):
         self.store = store
         self.plugins = admission.default_chain() if plugins is None else plugins
+        self._view = _View(self)
 
     # ----------------------------------------------------------- conversion
     @staticmethod
@@ -267,6 +292,7 @@ class Registry:
         rv = parse_rv(opts.resource_version)
         sres = storage_resource(res)
         prefix = sres.key_prefix(namespace)
+        filtered = label_sel is not None or bool(field_reqs)
         if rv == 0:
             kvs, rv = await self.store.list(prefix)
             for kv in kvs:
@@ -280,18 +306,26 @@ class Registry:
                         yield WatchEvent("BOOKMARK", {"kind": res.kind, "apiVersion": res.group_version,
                                                       "metadata": {"resourceVersion": str(ev.revision)}})
                     continue
+                if ev.type == "DELETE":
+                    # The object as it was, at the revision of its deletion.
+                    prev = decode(ev.prev, ev.revision) if ev.prev is not None else None
+                    if prev is not None and self._matches(res, prev, label_sel, field_reqs):
+                        yield WatchEvent("DELETED", self.to_version(res, prev))
+                    continue
                 cur = decode(ev.value, ev.revision) if ev.value is not None else None
+                if not filtered:
+                    # Every object matches: the previous value is only needed to say whether it
+                    # existed (MODIFIED) or not (ADDED), so it is never decoded.
+                    if cur is not None:
+                        yield WatchEvent("MODIFIED" if ev.prev is not None else "ADDED", self.to_version(res, cur))
+                    continue
                 prev = decode(ev.prev, ev.revision) if ev.prev is not None else None
                 cur_ok = cur is not None and self._matches(res, cur, label_sel, field_reqs)
                 prev_ok = prev is not None and self._matches(res, prev, label_sel, field_reqs)
-                if ev.type == "DELETE":
-                    if prev_ok and prev is not None:
-                        yield WatchEvent("DELETED", self.to_version(res, prev))
-                elif cur_ok and cur is not None:
+                if cur_ok and cur is not None:
                     yield WatchEvent("MODIFIED" if prev_ok else "ADDED", self.to_version(res, cur))
                 elif prev_ok and prev is not None:
                     # The object left the selection: to this watcher it is gone.
-                    prev["metadata"]["resourceVersion"] = str(ev.revision)
                     yield WatchEvent("DELETED", self.to_version(res, prev))
         except Compacted as e:
             raise expired(f"too old resource version: {e.requested} ({e.compacted})") from None
@@ -365,7 +399,7 @@ class Registry:
 
     async def _admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for p in self.plugins:
-            await p.admit(op, res, obj, old, _View(self))
+            await p.admit(op, res, obj, old, self._view)
 
     async def create(self, res: Resource, namespace: str | None, body: Any, opts: WriteOptions,
                      manager_default: str = "unknown", record: bool = True) -> dict[str, Any]:
@@ -383,7 +417,7 @@ class Registry:
         for server_field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                              "selfLink"):
             meta.pop(server_field, None)
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
         from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
@@ -469,11 +503,8 @@ class Registry:
                 else:
                     main.pop("status", None)
                 main["metadata"] = dict(meta)
-                managedfields.record_update(old_cmp, main, manager=manager, gvk=sres.gvk,
-                                            api_version=res.group_version, now=now)
-                meta["managedFields"] = main["metadata"].get("managedFields")
-                managedfields.record_update(main, obj, manager=manager, gvk=sres.gvk,
-                                            api_version=res.group_version, now=now, subresource="status")
+                managedfields.record_update_and_status(old_cmp, main, obj, manager=manager, gvk=sres.gvk,
+                                                       api_version=res.group_version, now=now)
             else:
                 managedfields.record_update(old_cmp, obj, manager=manager, gvk=sres.gvk,
                                             api_version=res.group_version, now=now, subresource=subresource)

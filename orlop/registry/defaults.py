@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from orlop.quantity import canonical_quantity
@@ -67,13 +68,25 @@ def _setdefault(d: JSON, key: str, value: Any) -> None:
 
 # --------------------------------------------------------------------------- quantities
 
+@lru_cache(maxsize=4096)
+def _canonical_text(text: str, round_milli: bool) -> str:
+    return canonical_quantity(text, round_milli=round_milli)
+
+
+def _canonical(v: str | int | float, round_milli: bool = False) -> str:
+    """canonical_quantity, remembered for texts (the same few sizes come with every write)."""
+    if type(v) is str:
+        return _canonical_text(v, round_milli)
+    return canonical_quantity(v, round_milli=round_milli)
+
+
 def _canon_map(m: Any, round_milli: bool) -> None:
     if not isinstance(m, dict):
         return
     for k, v in list(m.items()):
         if isinstance(v, (str, int, float)) and not isinstance(v, bool):
             try:
-                m[k] = canonical_quantity(v, round_milli=round_milli)
+                m[k] = _canonical(v, round_milli)
             except ValueError:
                 pass  # left for validation to report
 
@@ -83,7 +96,7 @@ def _canon_one(parent: Any, key: str) -> None:
         v = parent[key]
         if isinstance(v, (str, int, float)) and not isinstance(v, bool):
             try:
-                parent[key] = canonical_quantity(v)
+                parent[key] = _canonical(v)
             except ValueError:
                 pass
 

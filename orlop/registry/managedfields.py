@@ -1093,10 +1093,8 @@ def _compare_view(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _update_managers(types: _Types, old: Any, new: Any, managers: Managers, workflow: _Key | None,
-                     force: bool, ignored: FieldSet,
-                     rv: tuple[Any, Any] | None = None) -> tuple[Managers, _Comparison]:
-    """smd Updater.update: take changed fields away from the other managers, or report conflicts."""
+def _compare_with_rv(types: _Types, old: Any, new: Any, rv: tuple[Any, Any] | None) -> _Comparison:
+    """``_compare``, with ``metadata.resourceVersion`` (taken out of both objects) compared on its own."""
     cmp = _compare(types, old, new)
     if rv is not None:
         # The leaf _cmp would have compared inside metadata (present on both sides).
@@ -1107,6 +1105,18 @@ def _update_managers(types: _Types, old: Any, new: Any, managers: Managers, work
             cmp.removed.add(_RV_PATH)
         elif not _equal(rv[0], rv[1]):
             cmp.modified.add(_RV_PATH)
+    return cmp
+
+
+def _update_managers(types: _Types, old: Any, new: Any, managers: Managers, workflow: _Key | None,
+                     force: bool, ignored: FieldSet,
+                     rv: tuple[Any, Any] | None = None,
+                     compared: _Comparison | None = None) -> tuple[Managers, _Comparison]:
+    """smd Updater.update: take changed fields away from the other managers, or report conflicts.
+
+    ``compared``: the comparison of ``old`` and ``new`` when the caller has made it already.
+    """
+    cmp = compared if compared is not None else _compare_with_rv(types, old, new, rv)
     cmp = cmp.exclude(ignored)
     changed = cmp.modified | cmp.added
     conflicts: dict[_Key, set[Path]] = {}
@@ -1187,12 +1197,14 @@ def _cap_update_managers(managers: Managers) -> Managers:
 
 
 def _record_update(types: _Types, old: Any, new: Any, managers: Managers, manager: str, api_version: str,
-                   subresource: str, now: str, ignored: FieldSet, rv: tuple[Any, Any] | None = None) -> Managers:
+                   subresource: str, now: str, ignored: FieldSet, rv: tuple[Any, Any] | None = None,
+                   compared: _Comparison | None = None) -> Managers:
     """The apiserver's Update chain below decoding: ownership of what changed from old to new.
 
-    ``rv``: (old, new) ``metadata.resourceVersion`` when the caller took it out of both objects.
+    ``rv``: (old, new) ``metadata.resourceVersion`` when the caller took it out of both objects;
+    ``compared``: their comparison, when the caller has made it.
     """
-    managers, cmp = _update_managers(types, old, new, managers, None, True, ignored, rv)
+    managers, cmp = _update_managers(types, old, new, managers, None, True, ignored, rv, compared)
     # (cmp comes back without the ignored paths already: no need to take them out again.)
     current = (cmp.modified | cmp.added) - cmp.removed - _STRIP_META
     if current:
@@ -1311,6 +1323,71 @@ def record_update(old: Mapping[str, Any] | None, new: dict[str, Any], *, manager
     _set_managed_fields(new, result)
     if old is not None:
         _keep_if_only_timestamps(old, new, lambda: live == changed and (rv is None or rv[0] == rv[1]))
+
+
+_STATUS_FIELD = ("f", "status")
+
+
+def record_update_and_status(old: Mapping[str, Any], main: dict[str, Any], new: dict[str, Any], *, manager: str,
+                             gvk: GVK, api_version: str, now: str) -> None:
+    """``record_update(old, main)`` then ``record_update(main, new, subresource="status")``, comparing
+    ``old`` and ``new`` once instead of twice.
+
+    For one write that stands for two (the main resource, then ``/status``): ``main`` is ``new``
+    with ``old``'s status.  ``main`` gets the managedFields of the first write, ``new`` those of
+    both.  ``main`` and ``new`` differ only in ``status``, so the main write's changes are the
+    changes from ``old`` to ``new`` outside ``status``, and the status write's those inside it.
+    """
+    types = _types_for(None, gvk)
+    old_meta = old.get("metadata")
+    old_entries = old_meta.get("managedFields") if isinstance(old_meta, dict) else None
+    main_meta = main.get("metadata")
+    main_entries = main_meta.get("managedFields") if isinstance(main_meta, dict) else None
+    # --- the main resource's write (record_update with subresource "")
+    if _is_reset(main_entries):
+        managers: Managers = {}
+    else:
+        try:
+            managers = _decode_managers(main_entries)
+        except _DecodeError:
+            managers = {}
+        if not managers:
+            managers = _decode_or_empty(old_entries)
+    if not managers:
+        # Tracking stopped (or never started): neither write starts it again.
+        _set_managed_fields(main, {})
+        _set_managed_fields(new, {})
+        return
+    live, changed = _compare_view(old), _compare_view(new)
+    rv: tuple[Any, Any] | None = None
+    live_meta, changed_meta = live.get("metadata"), changed.get("metadata")
+    if isinstance(live_meta, dict) and isinstance(changed_meta, dict) and \
+            ("resourceVersion" in live_meta or "resourceVersion" in changed_meta):
+        rv = (live_meta.pop("resourceVersion", _ABSENT), changed_meta.pop("resourceVersion", _ABSENT))
+    cmp = _compare_with_rv(types, live, changed, rv)
+    parts: dict[bool, _Comparison] = {False: _Comparison(set(), set(), set()), True: _Comparison(set(), set(), set())}
+    for src, dst in ((cmp.added, "added"), (cmp.modified, "modified"), (cmp.removed, "removed")):
+        for path in src:
+            getattr(parts[path[:1] == (_STATUS_FIELD,)], dst).add(path)
+    result = _record_update(types, live, changed, managers, manager, api_version, "", now,
+                            _reset_set(None, ""), rv, parts[False])
+    _set_managed_fields(main, result)
+    live_status, changed_status = live.get("status", _ABSENT), changed.get("status", _ABSENT)
+
+    def main_same() -> bool:
+        return ({k: v for k, v in live.items() if k != "status"} == {k: v for k, v in changed.items() if k != "status"}
+                and (rv is None or rv[0] == rv[1]))
+    _keep_if_only_timestamps(old, main, main_same)
+    # --- the status write (record_update of main -> new with subresource "status")
+    main_meta = main.get("metadata")
+    managers = _decode_or_empty(main_meta.get("managedFields") if isinstance(main_meta, dict) else None)
+    if not managers:
+        _set_managed_fields(new, {})
+        return
+    result = _record_update(types, live, changed, managers, manager, api_version, "status", now,
+                            _reset_set(None, "status"), None, parts[True])
+    _set_managed_fields(new, result)
+    _keep_if_only_timestamps(main, new, lambda: live_status == changed_status)
 
 
 # --- public: apply ---------------------------------------------------------------------------------------

@@ -179,6 +179,9 @@ def unknown_fields(gvk: GVK, obj: dict[str, Any]) -> list[str]:
     return out
 
 
+_LEAVES = (str, int, float, bool, type(None))
+
+
 def _walk_field(res: _Resolver, parent: Schema, key: str, value: Any, path: str, out: list[str]) -> None:
     props = parent.get("properties")
     if props is not None:
@@ -198,9 +201,15 @@ def _walk_value(res: _Resolver, s: Schema, value: Any, path: str, out: list[str]
     if value is None or _accepts_anything(s):
         return
     if isinstance(value, dict):
-        if "properties" not in s and not isinstance(s.get("additionalProperties"), dict):
+        props = s.get("properties")
+        if props is None and not isinstance(s.get("additionalProperties"), dict):
             return
         for k, v in value.items():
+            if type(v) in _LEAVES:
+                # A scalar has nothing inside to check: only whether the schema has the field.
+                if props is not None and k not in props:
+                    out.append(f"{path}.{k}")
+                continue
             _walk_field(res, s, k, v, f"{path}.{k}", out)
     elif isinstance(value, list):
         items = s.get("items")

@@ -2803,6 +2803,13 @@ def _sem(v: Any, k: str = "") -> Any:
 
 
 def _sem_equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        if orjson.dumps(a) == orjson.dumps(b):
+            return True     # the same JSON, types and order included: the same normal form (C speed)
+    except TypeError:
+        pass
     return _sem(a, "x") == _sem(b, "x")
 
 
@@ -4013,9 +4020,16 @@ def _run(kind: str, obj: Any, old: Any, status: bool) -> tuple[list[Cause], Ctx]
             errs = sfn(c, body, old_body) if sfn else validate_object_meta_update(c, body, old_body)
         else:
             ufn = _UPDATE.get(kind)
-            errs = _generic_meta(c, body) + validate_object_meta_update(c, body, old_body)
+            errs = _generic_meta(c, body)
+            if kind not in _UPDATE_STARTS_WITH_META:
+                errs += validate_object_meta_update(c, body, old_body)
             errs += ufn(c, body, old_body) if ufn else []
     return errs, c
+
+
+# Update validators that begin with validate_object_meta_update themselves: running it before them
+# too only made duplicates that _dedupe removed (same causes, same order without it).
+_UPDATE_STARTS_WITH_META = frozenset({"PersistentVolume", "PersistentVolumeClaim", "Namespace", "Lease", "Endpoints"})
 
 
 def _guarded(kind: str, obj: Any, old: Any, status: bool) -> tuple[list[Cause], list[Cause], list[str]]:

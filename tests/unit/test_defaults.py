@@ -292,3 +292,20 @@ def test_defaulting_is_idempotent(kind):
                                   "StorageClass", "Secret", "Namespace", "Node", "Endpoints"])
 def test_malformed_objects_do_not_raise(kind, obj):
     apply_defaults(kind, copy.deepcopy(obj))
+
+
+@pytest.mark.parametrize("text", ["1Gi", "1024Mi", "0.5Gi", "100m", "1.5", "1e3", "10", "5Ki", "bogus", "1.0001m"])
+@pytest.mark.parametrize("round_milli", [False, True])
+def test_remembered_canonical_quantities_are_canonical_quantity(text: str, round_milli: bool) -> None:
+    from orlop.quantity import canonical_quantity
+    from orlop.registry import defaults
+    for _ in range(2):          # the second time from the memo
+        try:
+            want: str | type[ValueError] = canonical_quantity(text, round_milli=round_milli)
+        except ValueError:
+            want = ValueError
+        if want is ValueError:
+            with pytest.raises(ValueError):
+                defaults._canonical(text, round_milli)
+        else:
+            assert defaults._canonical(text, round_milli) == want

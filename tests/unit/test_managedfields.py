@@ -1013,3 +1013,130 @@ def test_manager_name_checks_are_remembered_per_name() -> None:
         assert [(c.field, c.message) for c in causes] == [
             ("metadata.managedFields[0].manager", 'Invalid value: "a\\ab": invalid character U+0007 (at position 1)')]
     assert mf.validate_managed_fields([{"manager": "ok é", "operation": "Update"}]) == []
+
+
+# --- one write standing for a main-resource write and a /status write ---------------------------------
+
+_T0, _T1 = "2025-01-01T00:00:00Z", "2025-01-01T00:01:00Z"
+_PV_GVK, _PVC_GVK = ("", "v1", "PersistentVolume"), ("", "v1", "PersistentVolumeClaim")
+
+
+def _created(obj: dict[str, Any], gvk: tuple[str, str, str], manager: str = "kubectl") -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    mf.record_update(None, out, manager=manager, gvk=gvk, api_version="v1", now=_T0)
+    out["status"] = {"phase": "Pending"}
+    return out
+
+
+_PV0 = _created({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1", "uid": "u"},
+                 "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                          "hostPath": {"path": "/tmp/x"}, "persistentVolumeReclaimPolicy": "Retain"}}, _PV_GVK)
+_PVC0 = _created({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                  "metadata": {"name": "c1", "namespace": "d", "uid": "u2", "annotations": {"note": "x"}},
+                  "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+                 _PVC_GVK)
+
+
+def _edit(base: dict[str, Any], fn: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    new = copy.deepcopy(base)
+    new["metadata"]["resourceVersion"] = "7"
+    fn(new)
+    return base, new
+
+
+def _bind_pv(o: dict[str, Any]) -> None:
+    o["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": "d", "name": "c1", "uid": "u2"}
+    o["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bound-by-controller"] = "yes"
+    o["status"] = {"phase": "Bound", "lastPhaseTransitionTime": _T1}
+
+
+def _bind_pvc(o: dict[str, Any]) -> None:
+    o["spec"]["volumeName"] = "pv1"
+    o["metadata"]["annotations"].update({"pv.kubernetes.io/bind-completed": "yes"})
+    o["status"] = {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}}
+
+
+def _applied_pvc() -> dict[str, Any]:
+    live = copy.deepcopy(_PVC0)
+    live = mf.apply(live, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"name": "c1", "namespace": "d", "labels": {"app": "db"}}},
+                    manager="kubectl-client-side-apply", force=False, gvk=_PVC_GVK, api_version="v1", now=_T0)
+    return live
+
+
+def _set_status_only(o: dict[str, Any]) -> None:
+    o["status"] = {"phase": "Lost"}
+
+
+def _spec_only(o: dict[str, Any]) -> None:
+    o["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
+
+
+def _nothing(o: dict[str, Any]) -> None:
+    return None
+
+
+def _drop_status(o: dict[str, Any]) -> None:
+    o.pop("status", None)
+
+
+def _with_nulls(o: dict[str, Any]) -> None:
+    o["spec"]["volumeMode"] = None
+    o["status"] = {"phase": "Bound", "message": None}
+
+
+def _reset_tracking(o: dict[str, Any]) -> None:
+    o["metadata"]["managedFields"] = []
+    o["status"] = {"phase": "Bound"}
+
+
+def _client_times_only(o: dict[str, Any]) -> None:
+    for e in o["metadata"]["managedFields"]:
+        e["time"] = "2030-01-01T00:00:00Z"
+
+
+def _untracked(base: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    out["metadata"].pop("managedFields", None)
+    return out
+
+
+BOTH_CASES = [
+    ("pv bind", _PV_GVK, *_edit(_PV0, _bind_pv)),
+    ("pvc bind", _PVC_GVK, *_edit(_PVC0, _bind_pvc)),
+    ("pvc bind over an applied claim", _PVC_GVK, *_edit(_applied_pvc(), _bind_pvc)),
+    ("status only", _PV_GVK, *_edit(_PV0, _set_status_only)),
+    ("spec only", _PV_GVK, *_edit(_PV0, _spec_only)),
+    ("no change", _PV_GVK, *_edit(_PV0, _nothing)),
+    ("status dropped", _PV_GVK, *_edit(_PV0, _drop_status)),
+    ("nulls", _PV_GVK, *_edit(_PV0, _with_nulls)),
+    ("managedFields reset", _PV_GVK, *_edit(_PV0, _reset_tracking)),
+    ("client-side timestamps only", _PV_GVK, *_edit(_PV0, _client_times_only)),
+    ("not tracked", _PV_GVK, *_edit(_untracked(_PV0), _bind_pv)),
+]
+
+
+@pytest.mark.parametrize(("name", "gvk", "old", "new"), BOTH_CASES, ids=[c[0] for c in BOTH_CASES])
+def test_record_update_and_status_is_the_two_writes_it_stands_for(name: str, gvk: Any, old: dict[str, Any],
+                                                                   new: dict[str, Any]) -> None:
+    def split(new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        obj = copy.deepcopy(new)
+        main = dict(obj)
+        if "status" in old:
+            main["status"] = copy.deepcopy(old["status"])
+        else:
+            main.pop("status", None)
+        main["metadata"] = dict(obj["metadata"])
+        return main, obj
+
+    # The two writes, one after the other (what the registry did before).
+    main2, obj2 = split(new)
+    mf.record_update(old, main2, manager="pv-controller", gvk=gvk, api_version="v1", now=_T1)
+    obj2["metadata"]["managedFields"] = main2["metadata"].get("managedFields")
+    mf.record_update(main2, obj2, manager="pv-controller", gvk=gvk, api_version="v1", now=_T1, subresource="status")
+    # The same in one pass.
+    main1, obj1 = split(new)
+    mf.record_update_and_status(old, main1, obj1, manager="pv-controller", gvk=gvk, api_version="v1", now=_T1)
+    assert main1["metadata"].get("managedFields") == main2["metadata"].get("managedFields")
+    assert obj1["metadata"].get("managedFields", "absent") == obj2["metadata"].get("managedFields", "absent")
+    assert obj1 == obj2

@@ -331,3 +331,72 @@ def test_has_schema() -> None:
     assert schema.has_schema(("apps", "v1beta2", "StatefulSet"))
     assert schema.has_schema(("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"))     # from its CRD
     assert not schema.has_schema(("example.com", "v1", "Widget"))
+
+
+def _reference_unknown_fields(gvk, obj):  # type: ignore[no-untyped-def]
+    """The plain walk (every field visited, path built for each): what unknown_fields must equal."""
+    root = schema._root(gvk)
+    if root is None:
+        return []
+    res, top = root
+    out: list[str] = []
+
+    def field(parent, key, value, path):  # type: ignore[no-untyped-def]
+        props = parent.get("properties")
+        if props is not None:
+            node = props.get(key)
+            if node is None:
+                out.append(path)
+                return
+        else:
+            node = parent.get("additionalProperties")
+            if not isinstance(node, dict):
+                return
+        walk(res.resolve(node), value, path)
+
+    def walk(s, value, path):  # type: ignore[no-untyped-def]
+        if value is None or schema._accepts_anything(s):
+            return
+        if isinstance(value, dict):
+            if "properties" not in s and not isinstance(s.get("additionalProperties"), dict):
+                return
+            for k, v in value.items():
+                field(s, k, v, f"{path}.{k}")
+        elif isinstance(value, list) and isinstance(s.get("items"), dict):
+            for i, v in enumerate(value):
+                walk(res.resolve(s["items"]), v, f"{path}[{i}]")
+
+    for key, value in obj.items():
+        if key not in ("apiVersion", "kind"):
+            field(top, key, value, key)
+    return out
+
+
+def _dict_paths(node, path=()):  # type: ignore[no-untyped-def]
+    if isinstance(node, dict):
+        yield path
+        for k, v in node.items():
+            yield from _dict_paths(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _dict_paths(v, path + (i,))
+
+
+@pytest.mark.parametrize("gvk,manifest", [
+    (PV, SEED_PV), (PVC, SEED_PVC), (POD, SEED_POD), (("apps", "v1", "StatefulSet"), SEED_STS_V1BETA1),
+    (("storage.k8s.io", "v1", "StorageClass"), SEED_SC),
+])
+@pytest.mark.parametrize("value", ["x", 3, None, True, {"a": 1}, [1, {"b": 2}]], ids=repr)
+def test_unknown_fields_skipping_scalars_finds_what_the_full_walk_finds(gvk, manifest, value) -> None:  # type: ignore[no-untyped-def]
+    base = yaml.safe_load(manifest)
+    for path in list(_dict_paths(base)):
+        for key in ("bogusField", next(iter(_node(base, path)), "bogusField")):   # a new field, an existing one
+            obj = yaml.safe_load(manifest)
+            _node(obj, path)[key] = value
+            assert unknown_fields(gvk, obj) == _reference_unknown_fields(gvk, obj)
+
+
+def _node(obj, path):  # type: ignore[no-untyped-def]
+    for p in path:
+        obj = obj[p]
+    return obj

@@ -1,0 +1,133 @@
+"""The generic registry's watch events and server-set uids.
+
+A watch turns store changes into ADDED / MODIFIED / DELETED as Kubernetes does: with a
+selector, an object entering the selection is ADDED and one leaving it DELETED.  The
+previous value of a change is only decoded when the answer depends on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import uuid
+from typing import Any
+
+import pytest
+
+from orlop.client import LocalClient, resource_of
+from orlop.registry import core
+from orlop.registry.core import ListOptions, Registry
+from orlop.store.sqlite import SQLiteStore
+from orlop.up import bootstrap
+
+
+@pytest.fixture
+async def client(tmp_path: Any) -> Any:
+    store = SQLiteStore(os.path.join(str(tmp_path), "store.db"))
+    registry = Registry(store)
+    await bootstrap(registry)
+    yield LocalClient(registry, "test")
+    await store.close()
+
+
+def cm(name: str, labels: dict[str, str] | None = None, data: str = "1") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "default"}
+    if labels is not None:
+        meta["labels"] = labels
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": data}}
+
+
+async def _changes(client: LocalClient) -> None:
+    """a: created, changed, labelled out of app=x, deleted; b: created outside, labelled into app=x."""
+    a = await client.create(cm("a", {"app": "x"}))
+    a["data"] = {"k": "2"}
+    a = await client.update(a)
+    a["metadata"]["labels"] = {"app": "y"}
+    await client.update(a)
+    b = await client.create(cm("b", {"app": "y"}))
+    b["metadata"]["labels"] = {"app": "x"}
+    await client.update(b)
+    await client.delete("v1", "ConfigMap", "default", "a")
+
+
+@pytest.mark.parametrize(("selector", "expected"), [
+    ("", [("ADDED", "a"), ("MODIFIED", "a"), ("MODIFIED", "a"), ("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "a")]),
+    # Leaving the selection is a DELETED (of the object as it was), entering it an ADDED.
+    ("app=x", [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a"), ("ADDED", "b")]),
+    ("app=y", [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "b"), ("DELETED", "a")]),
+])
+async def test_watch_event_types(client: LocalClient, selector: str, expected: list[tuple[str, str]]) -> None:
+    _, rv = await client.list("v1", "ConfigMap", "default")
+    await _changes(client)
+    got: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def collect() -> None:
+        async for ev in client.watch("v1", "ConfigMap", "default", resource_version=rv, label_selector=selector):
+            got.append((ev.type, ev.object["metadata"]["name"], ev.object))
+            if len(got) == len(expected):
+                return
+    await asyncio.wait_for(collect(), 5)
+    assert [(t, n) for t, n, _ in got] == expected
+    revisions = [int(o["metadata"]["resourceVersion"]) for _, _, o in got]
+    assert revisions == sorted(revisions) and all(r > int(rv) for r in revisions)
+    if selector == "app=x":
+        # The object that left the selection, as it was before, at the revision it left.
+        assert got[2][2]["metadata"]["labels"] == {"app": "x"} and got[2][2]["data"] == {"k": "2"}
+
+
+async def test_unfiltered_watch_never_decodes_the_previous_value(client: LocalClient,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _, rv = await client.list("v1", "ConfigMap", "default")
+    await _changes(client)
+    decoded: list[bytes] = []
+    real = core.decode
+
+    def counting(value: bytes, revision: int) -> dict[str, Any]:
+        decoded.append(value)
+        return real(value, revision)
+    monkeypatch.setattr(core, "decode", counting)
+    seen = []
+    stream = client.registry.watch(resource_of("v1", "ConfigMap"), "default", ListOptions(resource_version=rv))
+    async for ev in stream:
+        seen.append(ev.type)
+        if len(seen) == 6:
+            break
+    await stream.aclose()
+    # Five PUTs decode their new value once each; the DELETE decodes the value it removed.
+    assert seen == ["ADDED", "MODIFIED", "MODIFIED", "ADDED", "MODIFIED", "DELETED"]
+    assert len(decoded) == 6
+
+
+def test_new_uid_is_a_random_version_4_uuid() -> None:
+    uids = [core.new_uid() for _ in range(1000)]        # more than one batch of random bytes
+    assert len(set(uids)) == len(uids)
+    for u in uids[:5] + uids[-5:]:
+        parsed = uuid.UUID(u)
+        assert str(parsed) == u and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_forked_child_does_not_repeat_the_parents_uids() -> None:
+    core.new_uid()              # the pool now holds random bytes the child must not reuse
+    parent_next = list(core._UID_POOL)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                # the child: report its next uid and leave at once
+        os.close(r)
+        os.write(w, core.new_uid().encode())
+        os._exit(0)
+    os.close(w)
+    child_uid = os.read(r, 100).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert uuid.UUID(child_uid).version == 4
+    assert child_uid not in {str(uuid.UUID(bytes=b, version=4)) for b in parent_next}
+
+
+def test_now_rfc3339_is_the_current_utc_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_mod
+    for t in (1_700_000_000.2, 1_700_000_000.9, 1_700_000_001.0, 1_700_000_059.5):
+        monkeypatch.setattr(time_mod, "time", lambda t=t: t)
+        want = datetime.datetime.fromtimestamp(int(t), datetime.UTC)
+        assert core.now_rfc3339() == want.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert core.now_rfc3339(30) == (want + datetime.timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
