@@ -654,6 +654,15 @@ EXTERNAL = new_class("external", provisioner="vendor.com/my-volume")
 STATIC = new_class("static", provisioner="kubernetes.io/no-provisioner")
 WAIT_LOCAL = new_class("copper", provisioner="orlop.io/local-path", mode="WaitForFirstConsumer")
 
+
+
+def provisioned(vols: list[dict[str, Any]], provisioner: str = "orlop.io/local-path") -> list[dict[str, Any]]:
+    """The volumes with ``pv.kubernetes.io/provisioned-by: <provisioner>``."""
+    for v in vols:
+        v["metadata"].setdefault("annotations", {})[ANN_PROVISIONED_BY] = provisioner
+    return vols
+
+
 # Reclaim (delete_test.go / recycle_test.go) and provisioning (provision_test.go) decisions.
 RECLAIM_PROVISION_CASES: list[Case] = [
     Case("6-1 - successful recycle",
@@ -695,6 +704,26 @@ RECLAIM_PROVISION_CASES: list[Case] = [
          C("claim11-2", "uid11-2", "1Gi", cls=GOLD, ann_values={ANN_STORAGE_PROVISIONER: "orlop.io/local-path",
                                                                ANN_BETA_STORAGE_PROVISIONER: "orlop.io/local-path"}),
          OK, "claim", classes={GOLD: LOCAL}, provision=True),
+    Case("11-13 - provisioned volume binds its claim; the bind write sets the provisioner annotations",
+         provisioned(V("pvc-uid11-13", "1Gi", "uid11-13", "claim11-13", P, "Delete", GOLD, BOUND_BY)),
+         provisioned(V("pvc-uid11-13", "1Gi", "uid11-13", "claim11-13", B, "Delete", GOLD, BOUND_BY)),
+         C("claim11-13", "uid11-13", "1Gi", cls=GOLD),
+         C("claim11-13", "uid11-13", "1Gi", "pvc-uid11-13", B, GOLD, BOUND_BY, COMPLETED,
+           ann_values={ANN_STORAGE_PROVISIONER: "orlop.io/local-path",
+                       ANN_BETA_STORAGE_PROVISIONER: "orlop.io/local-path"}),
+         OK, "claim", classes={GOLD: LOCAL}),
+    Case("11-14 - a provisioned volume made for another claim gives no provisioner annotations",
+         provisioned(V("pvc-old-uid", "1Gi", "", "", A, "Retain", GOLD)),
+         provisioned(V("pvc-old-uid", "1Gi", "uid11-14", "claim11-14", B, "Retain", GOLD, BOUND_BY)),
+         C("claim11-14", "uid11-14", "1Gi", cls=GOLD),
+         C("claim11-14", "uid11-14", "1Gi", "pvc-old-uid", B, GOLD, BOUND_BY, COMPLETED),
+         OK, "claim", classes={GOLD: LOCAL}),
+    Case("11-15 - a bound claim whose provisioner annotations were removed keeps them removed",
+         provisioned(V("pvc-uid11-15", "1Gi", "uid11-15", "claim11-15", B, "Delete", GOLD, BOUND_BY)),
+         provisioned(V("pvc-uid11-15", "1Gi", "uid11-15", "claim11-15", B, "Delete", GOLD, BOUND_BY)),
+         C("claim11-15", "uid11-15", "1Gi", "pvc-uid11-15", B, GOLD, BOUND_BY, COMPLETED),
+         C("claim11-15", "uid11-15", "1Gi", "pvc-uid11-15", B, GOLD, BOUND_BY, COMPLETED),
+         OK, "claim", classes={GOLD: LOCAL}),
     Case("11-8 - no provisioner for the class (kubernetes.io/no-provisioner)",
          [], [], C("claim11-8", "uid11-8", "1Gi", cls="static"), C("claim11-8", "uid11-8", "1Gi", cls="static"),
          ["Warning ProvisioningFailed"], "claim", classes={"static": STATIC}),

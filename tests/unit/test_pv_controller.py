@@ -379,3 +379,95 @@ async def test_new_volume_no_claim_can_take_is_available_soon(cluster):
         await until(lambda: _phase_is(cluster, "small", "Available"), timeout=FRESH_GRACE + 2, what="Available")
     assert log.phases[-1] == "Available" and "Bound" not in log.phases
     assert await cluster.phase("PersistentVolumeClaim", "big") == "Pending"
+
+
+class ClaimLog:
+    """Every version of one claim a watch sees, in order."""
+
+    def __init__(self, cluster: Cluster, name: str):
+        self.cluster, self.name, self.seen = cluster, name, []
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ClaimLog:
+        _, rv = await self.cluster.client.list("v1", "PersistentVolumeClaim", "default")
+
+        async def run() -> None:
+            async for ev in self.cluster.client.watch("v1", "PersistentVolumeClaim", "default", resource_version=rv):
+                if ev.object["metadata"]["name"] == self.name:
+                    self.seen.append((ev.type, ev.object))
+        self.task = asyncio.create_task(run())
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+PROVISIONER_ANNOTATIONS = ("volume.kubernetes.io/storage-provisioner", "volume.beta.kubernetes.io/storage-provisioner")
+
+
+async def test_provisioned_claim_gets_its_provisioner_annotations_with_the_bind_write(cluster):
+    """setClaimProvisioner's write is folded into the bind: created, then one write to Bound that
+    carries both annotation forms -- the claim Kubernetes leaves, one write fewer."""
+    async with ClaimLog(cluster, "quick") as log:
+        await cluster.client.create(pvc("quick", "1Gi", cls=None))
+        claim = await until(lambda: _bound(cluster, "quick"), what="quick Bound")
+        await asyncio.sleep(0.1)
+    anns = claim["metadata"]["annotations"]
+    assert {a: anns.get(a) for a in PROVISIONER_ANNOTATIONS} == dict.fromkeys(PROVISIONER_ANNOTATIONS,
+                                                                             "orlop.io/local-path")
+    assert anns["pv.kubernetes.io/bind-completed"] == "yes" and anns["pv.kubernetes.io/bound-by-controller"] == "yes"
+    assert [t for t, _ in log.seen] == ["ADDED", "MODIFIED"]
+    assert (log.seen[1][1].get("status") or {}).get("phase") == "Bound"
+
+
+class SlowDriver:
+    """A provisioner that takes its time (and can be told to fail)."""
+
+    name = "example.com/slow"
+
+    def __init__(self, delay: float, fail: bool = False):
+        self.delay, self.fail = delay, fail
+
+    async def provision(self, req: ProvisionRequest) -> Any:
+        from orlop.drivers import DriverError, ProvisionResult
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise DriverError("NoSpace", "out of space")
+        return ProvisionResult({"hostPath": {"path": f"/tmp/orlop-slow/{req.volume_name}"}}, None, req.size_bytes)
+
+    async def delete(self, pv: dict[str, Any]) -> None:
+        return None
+
+
+async def _provisioner_annotations(cluster: Cluster, name: str) -> dict[str, str] | None:
+    claim = await cluster.get("PersistentVolumeClaim", name)
+    anns = (claim or {}).get("metadata", {}).get("annotations") or {}
+    got = {a: anns[a] for a in PROVISIONER_ANNOTATIONS if a in anns}
+    return got if len(got) == 2 else None
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_claim_waiting_for_slow_or_failing_provisioning_shows_its_provisioner(cluster, monkeypatch, fail):
+    """While provisioning takes long, or after it failed, the Pending claim carries the
+    annotations, as Kubernetes writes them before it provisions."""
+    from orlop.controllers.pv import controller
+    monkeypatch.setattr(controller, "ANNOTATE_AFTER", 0.1)
+    drivers.register(SlowDriver(delay=0.05 if fail else 1.5, fail=fail))
+    try:
+        await cluster.client.create({**DEFAULT_CLASS, "metadata": {"name": "slow"}, "provisioner": "example.com/slow"})
+        await cluster.client.create(pvc("waits", "1Gi", cls="slow"))
+        anns = await until(lambda: _provisioner_annotations(cluster, "waits"), what="provisioner annotations")
+        assert anns == dict.fromkeys(PROVISIONER_ANNOTATIONS, "example.com/slow")
+        assert await cluster.phase("PersistentVolumeClaim", "waits") == "Pending"
+        if fail:
+            async def failed() -> bool:
+                items, _ = await cluster.client.list("v1", "Event", "default")
+                return any(e["involvedObject"]["name"] == "waits" and e["reason"] == "ProvisioningFailed"
+                           for e in items)
+            await until(failed, what="ProvisioningFailed")
+        else:
+            await until(lambda: _bound(cluster, "waits"), what="slow claim Bound")
+    finally:
+        drivers.unregister("example.com/slow")

@@ -21,13 +21,17 @@ Speed, where Kubernetes is slow (one worker, four sequential writes per bind):
   ``syncVolume`` makes of it (Available): a claim can take it at once, and its bind write
   takes it from Pending to Bound -- the final objects are exactly those of "syncVolume,
   then syncClaim", one write fewer.  While unbound claims of its class exist, the volume's
-  own Available write waits up to ``FRESH_GRACE`` for one of them to take it.
+  own Available write waits up to ``FRESH_GRACE`` for one of them to take it;
+- provisioning by this controller's own drivers folds setClaimProvisioner's write (the
+  ``volume[.beta].kubernetes.io/storage-provisioner`` annotations) into the claim's bind
+  write (``decide`` adds them when a claim binds to the volume made for it), one write
+  fewer per claim; the annotations are written on their own only when provisioning fails
+  or takes longer than ``ANNOTATE_AFTER``, so a claim that waits looks as in Kubernetes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 from decimal import Decimal
 from typing import Any
@@ -38,6 +42,7 @@ from ...errors import StatusError
 from ...jsonobj import clone
 from ...quantity import format_quantity, parse_quantity
 from ...registry import strategy
+from ...registry.core import now_rfc3339 as registry_now
 from ..base import Informers, Operations, WorkQueue, key_of
 from ..protection import pod_uses_claim
 from . import datasource, decide
@@ -49,10 +54,11 @@ MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
 OP_BACKOFF_MAX = 300.0
 WAKE_PER_VOLUME = 4      # waiting claims re-synced when a volume becomes Available
 FRESH_GRACE = 2.0        # at most this long a new volume waits for a claim to take it (see _hold)
+ANNOTATE_AFTER = 5.0     # provisioning still running this long: the claim gets its provisioner annotations
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return registry_now()
 
 
 # In-tree plugin names by volume source, for Kubernetes' "no volume plugin matched" messages.
@@ -127,6 +133,8 @@ class PVController:
         # Unbound claims per class, and when each new (unsynced) volume was first held for them.
         self.unbound: dict[str, set[tuple[str, str]]] = {}
         self.held_since: dict[str, float] = {}
+        # New volumes held (see _hold) per class: looked at again when that class's claims change.
+        self.held: dict[str, set[str]] = {}
         self.ops = Operations(self._after_op, OP_BACKOFF_MAX)
         self._slots = asyncio.Semaphore(MAX_INFLIGHT)
         self.claims.on_change(self._on_claim)
@@ -167,12 +175,14 @@ class PVController:
         cls = decide.claim_class(obj)
         if old is not None and decide.claim_class(old) != cls:
             self.unbound.get(decide.claim_class(old), set()).discard(k)
+            self._recheck_held(decide.claim_class(old))
         if typ != "DELETED" and _unbound_claim(obj):
             self.unbound.setdefault(cls, set()).add(k)
         elif cls in self.unbound:
             self.unbound[cls].discard(k)
             if not self.unbound[cls]:
                 del self.unbound[cls]
+            self._recheck_held(cls)
         if typ == "DELETED":
             self.waiting.get(decide.claim_class(obj), {}).pop(k, None)
             # Its volume may now be released.
@@ -196,6 +206,7 @@ class PVController:
             self.claim_queue.add((ref.get("namespace") or "", ref["name"]))
         if typ == "DELETED" or not _unsynced(obj):
             self.held_since.pop(name, None)
+            self.held.get(decide.volume_class(obj), set()).discard(name)
         if typ != "DELETED" and ((_available(obj) and (old is None or not _available(old)))
                                  or (_unsynced(obj) and (old is None or not _takeable(old)))):
             # A new or newly available volume may satisfy a waiting claim.
@@ -351,6 +362,7 @@ class PVController:
         binding = any(w.kind == "PersistentVolume" for w in d.writes) or d.provision
         if not binding and not (claim.get("spec") or {}).get("volumeName"):
             self.waiting.setdefault(cls, {})[key] = None
+            self._recheck_held(cls)
         else:
             self.waiting.get(cls, {}).pop(key, None)
         for w in d.writes:
@@ -358,6 +370,9 @@ class PVController:
                 self.index.remove(w.obj["metadata"]["name"])     # reserved for this claim
                 self.reserved.add(w.obj["metadata"]["name"])
         if d.provision:
+            if len(d.writes) == 1 and d.writes[0].kind == "PersistentVolumeClaim" and not d.writes[0].subresource:
+                # setClaimProvisioner's write: left to the bind write, or to _provision when it is slow or fails.
+                d.writes.clear()
             self._start_op(f"provision/{claim['metadata']['uid']}", self._provision(key, d.provisioner))
         if d.writes or d.events or d.enqueue or d.requeue:
             await self._execute(d, queue, key, tag)
@@ -407,7 +422,8 @@ class PVController:
         unbound claim of its class has yet to try it -- more unbound claims than claims that
         found nothing and wait for a volume.  Otherwise (no claim in sight: the usual case of
         a volume created on its own) it is written Available at once, as Kubernetes does.
-        Looked at again after 50 ms, then at doubling intervals.
+        Looked at again when that stops being so (a claim of its class is bound, or finds
+        nothing: ``_recheck_held``), and once FRESH_GRACE is over.
         """
         name = pv["metadata"]["name"]
         if name in self.reserved:
@@ -415,13 +431,33 @@ class PVController:
             return True
         cls = decide.volume_class(pv)
         if len(self.unbound.get(cls, ())) <= len(self.waiting.get(cls, ())):
+            self.held.get(cls, set()).discard(name)
             return False
-        now = asyncio.get_running_loop().time()
-        held = now - self.held_since.setdefault(name, now)
-        if held >= FRESH_GRACE:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if name not in self.held_since:
+            self.held_since[name] = now
+            loop.call_later(FRESH_GRACE, self._hold_over, name)
+        if now - self.held_since[name] >= FRESH_GRACE:
+            self.held.get(cls, set()).discard(name)
             return False
-        self.volume_queue.add_after(name, min(max(0.05, held), FRESH_GRACE - held))
+        self.held.setdefault(cls, set()).add(name)
         return True
+
+    def _hold_over(self, name: str) -> None:
+        """FRESH_GRACE has passed for a held volume: its next sync writes it Available (if still unclaimed)."""
+        since = self.held_since.get(name)
+        if since is not None:
+            self.held_since[name] = min(since, asyncio.get_running_loop().time() - FRESH_GRACE)
+            self.volume_queue.add(name)
+
+    def _recheck_held(self, cls: str) -> None:
+        """Claims of ``cls`` changed: volumes held for them are synced again once no claim may take them."""
+        names = self.held.get(cls)
+        if names and len(self.unbound.get(cls, ())) <= len(self.waiting.get(cls, ())):
+            for name in names:
+                self.volume_queue.add(name)
+            names.clear()
 
     async def _sync_finalizer(self, pv: dict[str, Any]) -> bool:
         """HonorPVReclaimPolicy: a PV provisioned by an in-tree (kubernetes.io/*) or orlop provisioner with
@@ -482,6 +518,39 @@ class PVController:
         return pv
 
     async def _provision(self, key: tuple[str, str], provisioner: str) -> None:
+        """provisionClaimOperation (``_provision_claim``), and the claim's provisioner annotations
+        when it takes longer than ``ANNOTATE_AFTER`` (otherwise the bind write sets them)."""
+        work = asyncio.ensure_future(self._provision_claim(key, provisioner))
+        try:
+            done, _ = await asyncio.wait({work}, timeout=ANNOTATE_AFTER)
+            if not done or (not work.cancelled() and work.exception() is not None):
+                await self._set_claim_provisioner(key, provisioner)
+            await work
+        except asyncio.CancelledError:
+            work.cancel()
+            raise
+
+    async def _set_claim_provisioner(self, key: tuple[str, str], provisioner: str) -> None:
+        """setClaimProvisioner: both annotation forms name the provisioner (a claim not yet bound)."""
+        for _ in range(3):
+            claim = await self.client.get("v1", "PersistentVolumeClaim", key[0], key[1])
+            if claim is None or (claim.get("spec") or {}).get("volumeName") or \
+                    (claim["metadata"].get("annotations") or {}).get(decide.ANN_STORAGE_PROVISIONER) == provisioner:
+                return
+            new = clone(claim)
+            anns = new["metadata"].setdefault("annotations", {})
+            anns[decide.ANN_BETA_STORAGE_PROVISIONER] = provisioner
+            anns[decide.ANN_STORAGE_PROVISIONER] = provisioner
+            try:
+                self._remember(await self.client.update(new))
+                return
+            except StatusError as e:
+                if e.code == 404:
+                    return
+                if e.code != 409:
+                    raise
+
+    async def _provision_claim(self, key: tuple[str, str], provisioner: str) -> None:
         """provisionClaimOperation: intent → backend volume → PV object → intent dropped.
 
         The intent (claim, class, provisioner) is written before the backend is touched, so
@@ -501,6 +570,7 @@ class PVController:
         cls = await self.client.get("storage.k8s.io/v1", "StorageClass", None, cls_name)
         driver = get_driver(provisioner)
         if cls is None or driver is None:
+            await self._set_claim_provisioner(key, provisioner)
             await self.client.event(claim, "Warning", "ProvisioningFailed",
                                     f'storageclass.storage.k8s.io "{cls_name}" not found' if cls is None
                                     else f"no volume plugin matched name: {provisioner}",
@@ -512,6 +582,7 @@ class PVController:
             await datasource.fill(self.client, req)     # dataSource(Ref): a snapshot, or a claim to clone
             result = await driver.provision(req)
         except DriverError as e:
+            await self._set_claim_provisioner(key, provisioner)
             await self.client.event(claim, "Warning", "ProvisioningFailed",
                                     f"failed to provision volume with StorageClass \"{cls_name}\": {e}",
                                     "persistentvolume-controller")
@@ -520,6 +591,7 @@ class PVController:
             created = await self.client.create(self._volume_for(claim, cls, result))
         except StatusError as e:
             if e.code != 409:
+                await self._set_claim_provisioner(key, provisioner)
                 await self.client.event(claim, "Warning", "ProvisioningFailed",
                                         f"failed to create PersistentVolume {pv_name}: {e.message}",
                                         "persistentvolume-controller")

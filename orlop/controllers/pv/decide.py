@@ -845,16 +845,35 @@ def _bind_volume_to_claim(volume: dict[str, Any], claim: dict[str, Any]) -> dict
     return new if dirty else None
 
 
+def _provisioned_for(volume: dict[str, Any], claim: dict[str, Any]) -> str:
+    """The provisioner that made ``volume`` for ``claim`` (named pvc-<claim uid>, pointing at it), else ""."""
+    ref = _claimref(volume)
+    if not _uid(claim) or _name(volume) != f"pvc-{_uid(claim)}" or ref is None or ref.get("uid") != _uid(claim):
+        return ""
+    return _anns(volume).get(ANN_PROVISIONED_BY) or ""
+
+
 def _bind_claim_to_volume(claim: dict[str, Any], volume: dict[str, Any]) -> dict[str, Any] | None:
-    """bindClaimToVolume: volumeName (+ bound-by-controller when we chose it) and bind-completed."""
+    """bindClaimToVolume: volumeName (+ bound-by-controller when we chose it) and bind-completed.
+
+    Binding a claim to the volume provisioned for it also sets the storage-provisioner
+    annotations (both forms) when the claim lacks them: the controller folds
+    setClaimProvisioner's write for its own drivers into this one (see
+    ``PVController._sync_claim``), so the bound claim ends as Kubernetes leaves it.
+    """
     if (_d(claim, "spec").get("volumeName") or "") == _name(volume) and ANN_BIND_COMPLETED in _anns(claim):
-        return None     # already done: no copy made
+        return None     # already done: no copy made (annotations a user removed since stay removed)
+    provisioner = "" if ANN_STORAGE_PROVISIONER in _anns(claim) else _provisioned_for(volume, claim)
     new = clone(claim)
     meta = new.setdefault("metadata", {})
     anns = meta.get("annotations")
     if not isinstance(anns, dict):
         anns = {}
     dirty = False
+    if provisioner:
+        anns[ANN_BETA_STORAGE_PROVISIONER] = provisioner
+        anns[ANN_STORAGE_PROVISIONER] = provisioner
+        dirty = True
     if (_d(claim, "spec").get("volumeName") or "") != _name(volume):
         new.setdefault("spec", {})["volumeName"] = _name(volume)
         if ANN_BOUND_BY_CONTROLLER not in anns:
