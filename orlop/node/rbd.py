@@ -16,7 +16,8 @@ mount per node, growth).  This module is the part in between:
   read-write: upstream's "rbd image <pool>/<image> is still being used");
 - one ``rbd-fuse -f`` per image (``-r IMAGE``), in its own session so it outlives the
   node agent, with a private ceph.conf + keyring (``ceph.client_files``: no /etc/ceph, no
-  DNS SRV lookups) and ``attr_timeout=0`` so a grown image shows its new size at once;
+  DNS SRV lookups), ``attr_timeout=0`` so a grown image shows its new size at once, and
+  1 MiB FUSE writes with librbd's write-back cache (the filesystem's flushes reach Ceph);
   a restarted agent finds the running process (by its command line naming our mount
   point) and its mount, loop device and filesystem, and reuses them: never a second
   ``rbd-fuse`` for one image;
