@@ -26,6 +26,7 @@ from . import drivers
 from .api import pki
 from .api.server import ApiServer
 from .client import LocalClient
+from .controllers.base import Informers
 from .drivers import ceph
 from .drivers.image import ImageDriver
 from .drivers.localpath import LocalPathDriver
@@ -89,9 +90,8 @@ async def bootstrap(registry: Registry, default_class: bool = False) -> None:
         await registry.store.create(BOOTSTRAPPED_KEY, b"1")
 
 
-def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
-    """Every controller of the control plane, on one set of shared informers."""
-    from .controllers.base import Informers
+def start_controllers(registry: Registry, informers: Informers | None = None) -> list[asyncio.Task[Any]]:
+    """Every controller of the control plane, on one set of shared informers (``informers``, or new ones)."""
     from .controllers.expand import ExpandController
     from .controllers.gc import GarbageCollector
     from .controllers.namespace import NamespaceController
@@ -103,7 +103,8 @@ def start_controllers(registry: Registry) -> list[asyncio.Task[Any]]:
     from .controllers.snapshotschedule import SnapshotScheduleController
     from .controllers.statefulset import StatefulSetController
     from .scheduler.scheduler import Scheduler
-    informers = Informers(LocalClient(registry, "informers"))
+    if informers is None:
+        informers = Informers(LocalClient(registry, "informers"))
     controllers = [
         ExpandController(LocalClient(registry, "volume-expand-controller"), informers),
         PVController(LocalClient(registry, "persistentvolume-controller"), informers),
@@ -135,8 +136,8 @@ def tune_gc() -> None:
 
 
 def make_agent(client: Any, node_name: str, root_dir: str, runtime: str, address: str, port: int,
-               token: str) -> Any:
-    """The node agent (``orlop agent``, and the embedded node of ``orlop up``)."""
+               token: str, informers: Informers | None = None) -> Any:
+    """The node agent (``orlop agent``, and the embedded node of ``orlop up``, on its informers)."""
     from .node.agent import NodeAgent, default_runtime
     from .node.runtime import SimulatedRuntime
     if runtime == "simulated":
@@ -148,7 +149,7 @@ def make_agent(client: Any, node_name: str, root_dir: str, runtime: str, address
         rt = default_runtime(root_dir)
     else:
         raise ValueError(f"unknown runtime {runtime!r} (process, simulated or none)")
-    return NodeAgent(client, node_name, root_dir, rt, address=address, port=port, token=token)
+    return NodeAgent(client, node_name, root_dir, rt, address=address, port=port, token=token, informers=informers)
 
 
 async def _compactor(store: SQLiteStore, interval: float, keep: int) -> None:
@@ -182,12 +183,13 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     await site.start()
     kubeconfig = os.path.join(cfg.data_dir, "kubeconfig")
     pki.write_kubeconfig(kubeconfig, creds, server_url)
-    tasks = start_controllers(registry)
+    informers = Informers(LocalClient(registry, "informers"))
+    tasks = start_controllers(registry, informers)
     tasks.append(asyncio.create_task(_compactor(store, cfg.compact_interval, cfg.compact_keep)))
     agent = None
     if cfg.runtime != "none":
         agent = make_agent(LocalClient(registry, "kubelet"), node_name, os.path.join(cfg.data_dir, "node"),
-                           cfg.runtime, host, cfg.agent_port, creds.token)
+                           cfg.runtime, host, cfg.agent_port, creds.token, informers)
         await agent.start()
     api.ready = True
     print(f"orlop is serving the Kubernetes API at {server_url}\n"

@@ -11,6 +11,7 @@ everything so nothing depends on an event being seen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +30,26 @@ def key_of(obj: dict[str, Any]) -> Key:
     return (meta.get("namespace") or "", meta["name"])
 
 
+def selected(matches: Callable[[dict[str, Any]], bool], handler: Handler) -> Handler:
+    """``handler`` seeing only the objects ``matches`` accepts, as a selector watch shows them.
+
+    For a subscriber of an unfiltered (shared) informer that wants what a field or label
+    selector would give it: an object entering the selection is ADDED (old None), one
+    leaving it is DELETED (the object as it was last seen in the selection), the others
+    are not shown at all.
+    """
+    def on_change(typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        was = old if old is not None and matches(old) else None
+        if typ == "DELETED":
+            if was is not None or matches(obj):
+                handler("DELETED", obj, was)
+        elif matches(obj):
+            handler("ADDED" if was is None else typ, obj, was)
+        elif was is not None:
+            handler("DELETED", was, was)
+    return on_change
+
+
 class Informer:
     """A cache of one kind, kept current by list + watch; calls handlers on each change."""
 
@@ -43,9 +64,21 @@ class Informer:
         self.handlers: list[Handler] = []
         self.synced = asyncio.Event()
 
-    def on_change(self, handler: Handler) -> None:
-        """handler(event_type, obj, old) for ADDED / MODIFIED / DELETED."""
+    def on_change(self, handler: Handler, replay: bool = False) -> None:
+        """handler(event_type, obj, old) for ADDED / MODIFIED / DELETED.
+
+        ``replay``: a handler added to an informer that has already listed is first called
+        with ADDED for every cached object (as client-go's AddEventHandler on a started
+        informer), so a late subscriber misses nothing.
+        """
         self.handlers.append(handler)
+        if replay:
+            for obj in list(self.cache.values()):
+                handler("ADDED", obj, None)
+
+    def remove_handler(self, handler: Handler) -> None:
+        with contextlib.suppress(ValueError):
+            self.handlers.remove(handler)
 
     def _emit(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for h in self.handlers:
@@ -103,15 +136,27 @@ class Informers:
     def __init__(self, client: LocalClient):
         self.client = client
         self._by_kind: dict[tuple[str, str], Informer] = {}
+        self._late: asyncio.Queue[Informer] | None = None
 
     def get(self, api_version: str, kind: str) -> Informer:
         key = (api_version, kind)
         if key not in self._by_kind:
-            self._by_kind[key] = Informer(self.client, api_version, kind)
+            inf = self._by_kind[key] = Informer(self.client, api_version, kind)
+            if self._late is not None:          # asked for after run started: started by run too
+                self._late.put_nowait(inf)
         return self._by_kind[key]
 
     async def run(self) -> None:
-        await asyncio.gather(*(i.run() for i in self._by_kind.values()))
+        self._late = asyncio.Queue()
+        tasks = [asyncio.ensure_future(i.run()) for i in self._by_kind.values()]
+        try:
+            while True:
+                inf = await self._late.get()
+                tasks.append(asyncio.ensure_future(inf.run()))
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class WorkQueue:

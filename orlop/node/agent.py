@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..controllers.base import Informer, WorkQueue
+from ..controllers.base import Handler, Informer, Informers, WorkQueue, selected
 from ..errors import StatusError
 from . import mounts, nodeinfo
 from .kube import NodeClient
@@ -85,7 +85,7 @@ class NodeAgent:
     def __init__(self, client: NodeClient, node_name: str, root_dir: str, runtime: Runtime | None = None,
                  address: str = "127.0.0.1", port: int = 0, token: str = "", *,
                  lease_interval: float = 10.0, status_interval: float = 20.0, workers: int = 16,
-                 backoff: Backoff | None = None, mount_warn_after: float = 10.0):
+                 backoff: Backoff | None = None, mount_warn_after: float = 10.0, informers: Informers | None = None):
         self.client = client
         self.node_name = node_name
         self.root_dir = os.path.abspath(root_dir)
@@ -102,12 +102,24 @@ class NodeAgent:
                                      emit=self._emit)
         self.server = AgentServer(token, self.find_pod, self.runtime, os.path.join(self.root_dir, "pki"), address,
                                   port, names=[node_name, self.ip, address])
-        self.pod_informer = Informer(client, "v1", "Pod", field_selector=f"spec.nodeName={node_name}")  # type: ignore[arg-type]
-        self.claim_informer = Informer(client, "v1", "PersistentVolumeClaim")  # type: ignore[arg-type]
-        self.volume_informer = Informer(client, "v1", "PersistentVolume")  # type: ignore[arg-type]
-        self.pod_informer.on_change(self._on_pod)
-        self.claim_informer.on_change(self._on_storage)
-        self.volume_informer.on_change(self._on_storage)
+        # Inside `orlop up` the controllers' informers already list and watch pods, claims and
+        # volumes in this process: the agent subscribes to them (its pods picked out by
+        # spec.nodeName, as its field selector would) instead of decoding every event twice.
+        # On its own (`orlop agent`) it keeps its own, the pods selected by the server.
+        self._shared = informers is not None
+        self._handlers: list[tuple[Informer, Handler]] = []
+        if informers is not None:
+            self.pod_informer = informers.get("v1", "Pod")
+            self.claim_informer = informers.get("v1", "PersistentVolumeClaim")
+            self.volume_informer = informers.get("v1", "PersistentVolume")
+            on_pod: Handler = selected(self._on_this_node, self._on_pod)
+        else:
+            self.pod_informer = Informer(client, "v1", "Pod", field_selector=f"spec.nodeName={node_name}")  # type: ignore[arg-type]
+            self.claim_informer = Informer(client, "v1", "PersistentVolumeClaim")  # type: ignore[arg-type]
+            self.volume_informer = Informer(client, "v1", "PersistentVolume")  # type: ignore[arg-type]
+            on_pod = self._on_pod
+        self._handlers = [(self.pod_informer, on_pod), (self.claim_informer, self._on_storage),
+                          (self.volume_informer, self._on_storage)]
         self._pods: dict[str, dict[str, Any]] = {}
         self._by_name: dict[tuple[str, str], str] = {}
         self._state: dict[str, _PodState] = {}
@@ -130,8 +142,10 @@ class NodeAgent:
         await self._register_node()
         await self.runtime.adopt()
         self.runtime.subscribe(self._queue.add)
-        for inf in (self.pod_informer, self.claim_informer, self.volume_informer):
-            self._tasks.append(asyncio.create_task(inf.run(), name=f"node-informer-{inf.kind}"))
+        for inf, handler in self._handlers:
+            inf.on_change(handler, replay=self._shared)
+            if not self._shared:
+                self._tasks.append(asyncio.create_task(inf.run(), name=f"node-informer-{inf.kind}"))
         await asyncio.gather(*(inf.synced.wait() for inf in (self.pod_informer, self.claim_informer,
                                                              self.volume_informer)))
         await self._cleanup_leftovers()
@@ -146,6 +160,8 @@ class NodeAgent:
 
     async def stop(self) -> None:
         """Stop serving and watching. Containers keep running: a restarted agent adopts them."""
+        for inf, handler in self._handlers:
+            inf.remove_handler(handler)
         tasks = self._tasks + list(self._terminating.values())
         for t in tasks:
             t.cancel()
@@ -153,6 +169,9 @@ class NodeAgent:
         self._tasks, self._terminating = [], {}
         await self.server.stop()
         await self.runtime.close()
+
+    def _on_this_node(self, pod: dict[str, Any]) -> bool:
+        return (pod.get("spec") or {}).get("nodeName") == self.node_name
 
     def find_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         uid = self._by_name.get((namespace, name))
@@ -401,7 +420,8 @@ class NodeAgent:
                             sandbox_ready=sandbox_ready, now=now_rfc3339())
         if status == pod.get("status") or status == st.last_status:
             return status
-        body = dict(pod, status=status)
+        # The pod may be a shared informer's cached object: the write must not touch it.
+        body = dict(pod, metadata=dict(pod["metadata"]), status=status)
         for _ in range(3):
             try:
                 written = await self.client.update(body, subresource="status")

@@ -19,6 +19,7 @@ import pytest
 from inproc import until
 
 from orlop.client import LocalClient
+from orlop.controllers.base import Informers
 from orlop.node import mounts
 from orlop.node.agent import NodeAgent
 from orlop.node.plan import Backoff
@@ -42,24 +43,29 @@ def alive(pid: int) -> bool:
 
 
 class Cluster:
-    def __init__(self, tmp: str):
+    """``shared``: agents subscribe to the controllers' informers, as the embedded node of ``orlop up``."""
+
+    def __init__(self, tmp: str, shared: bool = False):
         self.tmp = tmp
+        self.shared = shared
         self.store = SQLiteStore(os.path.join(tmp, "store.db"))
         self.registry = Registry(self.store)
         self.client = LocalClient(self.registry, "test")
         self.tasks: list[asyncio.Task[Any]] = []
         self.agents: list[NodeAgent] = []
         self.roots: set[str] = set()
+        self.informers = Informers(LocalClient(self.registry, "informers"))
 
     async def start(self) -> None:
         await bootstrap(self.registry)
-        self.tasks = start_controllers(self.registry)
+        self.tasks = start_controllers(self.registry, self.informers)
 
     async def agent(self, node: str, runtime: str = "process", **kw: Any) -> NodeAgent:
         root = os.path.join(self.tmp, node)
         self.roots.add(root)
         rt = ProcessRuntime(root) if runtime == "process" else SimulatedRuntime()
         a = NodeAgent(LocalClient(self.registry, f"kubelet-{node}"), node, root, rt, token=TOKEN,
+                      informers=self.informers if self.shared else None,
                       **{"backoff": Backoff(base=0.2, cap=1.0), **kw})
         await a.start()
         self.agents.append(a)
@@ -95,8 +101,8 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(tmp_path):
-    c = Cluster(str(tmp_path))
+async def cluster(request, tmp_path):
+    c = Cluster(str(tmp_path), shared=getattr(request, "param", "own") == "shared")
     await c.start()
     try:
         yield c
@@ -172,6 +178,7 @@ async def _get_logs(agent: NodeAgent, pod_name: str, container: str, **params: s
 
 
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cluster", ["own", "shared"], indirect=True)
 async def test_pod_with_claim_runs_serves_exec_and_is_deleted(cluster, tmp_path):
     data = str(tmp_path / "data")
     await cluster.client.create(pv("pv-www", data))
@@ -335,6 +342,7 @@ async def _restarted(cluster: Cluster, name: str, n: int) -> dict[str, Any] | No
     return p if css and css[0]["restartCount"] >= n else None
 
 
+@pytest.mark.parametrize("cluster", ["own", "shared"], indirect=True)
 async def test_agent_restart_adopts_running_and_cleans_up_deleted(cluster):
     agent = await cluster.agent("node-a")
     keep = pod("keep", "node-a", [{"name": "c", "image": "nginx"}], [{"name": "scratch", "emptyDir": {}}])
@@ -371,6 +379,7 @@ async def _not_alive(pid: int) -> bool:
     return not alive(pid)
 
 
+@pytest.mark.parametrize("cluster", ["own", "shared"], indirect=True)
 async def test_multi_attach_keeps_second_pod_pending_until_first_is_gone(cluster, tmp_path):
     await cluster.client.create(pv("pv-rwo", str(tmp_path / "rwo")))
     await cluster.client.create(pvc("shared"))
@@ -400,6 +409,7 @@ async def _has_event(cluster: Cluster, name: str, reason: str, message: str) -> 
     return any(r == reason and m == message for _, r, m in await cluster.events(name))
 
 
+@pytest.mark.parametrize("cluster", ["own", "shared"], indirect=True)
 async def test_unbound_claim_waits_with_failed_mount(cluster):
     await cluster.client.create(pvc("lonely"))
     await cluster.agent("node-a", runtime="simulated", mount_warn_after=0.2)
