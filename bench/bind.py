@@ -13,7 +13,10 @@ Reported (last line, one JSON object):
 - ``static_bound_after_created_s``: from the last create to the last Bound (the binder's
   own lag behind the API);
 - ``static_p50_ms`` / ``static_p99_ms``: per claim, create acknowledged → Bound seen;
-- the same for dynamic provisioning plus ``dynamic_volumes_per_s``.
+- the same for dynamic provisioning plus ``dynamic_volumes_per_s``;
+- ``static_server_cpu_ms`` / ``static_server_main_ms`` (and ``dynamic_``): CPU time of the
+  ``orlop up`` process / of its main (event-loop) thread per claim, from the first create
+  to the last Bound (a static claim's figure includes its PV).
 
 ``--in-process N`` measures the binder alone: N pairs are created through the in-process
 client while the controllers are stopped (with ``orlop up``'s garbage-collector tuning),
@@ -108,6 +111,22 @@ async def run_dynamic(http: aiohttp.ClientSession, m: int, c: int) -> dict[str, 
     return out
 
 
+SERVER_PID = 0      # the `orlop up` under test, for its CPU time
+
+
+def server_cpu() -> tuple[float, float]:
+    """CPU seconds of the server process and of its main (event-loop) thread; zeros when unknown."""
+    if not SERVER_PID:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(path: str) -> float:
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+    return cpu(f"/proc/{SERVER_PID}/stat"), cpu(f"/proc/{SERVER_PID}/task/{SERVER_PID}/stat")
+
+
 async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tuple[str, dict[str, Any]]],
                   claims: int, c: int, label: str) -> dict[str, Any]:
     bound_at: dict[str, float] = {}
@@ -115,16 +134,21 @@ async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tup
     ready = asyncio.Event()
     watcher = asyncio.create_task(watch_bound(http, ns, rv, claims, bound_at, ready))
     await ready.wait()
+    cpu0 = server_cpu()
     t0 = time.perf_counter()
     await create_all(http, items, c, created_at)
     t_created = time.perf_counter()
     await asyncio.wait_for(watcher, 600)
+    cpu1 = server_cpu()
     t_bound = max(bound_at.values())
     lat = [bound_at[k] - created_at[k] for k in created_at]
     return {f"{label}_create_s": round(t_created - t0, 2),
             f"{label}_all_bound_s": round(t_bound - t0, 2),
             f"{label}_bound_after_created_s": round(max(0.0, t_bound - t_created), 2),
-            f"{label}_p50_ms": pct(lat, 50), f"{label}_p99_ms": pct(lat, 99)}
+            f"{label}_p50_ms": pct(lat, 50), f"{label}_p99_ms": pct(lat, 99),
+            # server CPU per claim (a static claim comes with its PV): the whole process, its main thread
+            f"{label}_server_cpu_ms": round(1000 * (cpu1[0] - cpu0[0]) / claims, 3),
+            f"{label}_server_main_ms": round(1000 * (cpu1[1] - cpu0[1]) / claims, 3)}
 
 
 async def in_process(n: int, tmp: str) -> dict[str, Any]:
@@ -208,6 +232,8 @@ def main() -> None:
         report(res)
         return
     proc, kc = start_server(tmp)
+    global SERVER_PID
+    SERVER_PID = proc.pid
     try:
         res = asyncio.run(main_async(args, kc))
     finally:
