@@ -133,6 +133,10 @@ async def test_missing_claim_fails_then_schedules_once_the_claim_is_bound(cluste
     await cluster.start()
     for n in ("node-1", "node-2"):
         await cluster.client.create(node(n))
+
+    async def both_nodes_seen() -> bool:       # the message counts the nodes the scheduler knows
+        return len(cluster.scheduler.node_informer.cache) == 2
+    await until(both_nodes_seen, what="the scheduler to see both nodes")
     await cluster.client.create(pod("web-0", "www-web-0"))
     want = ('0/2 nodes are available: persistentvolumeclaim "www-web-0" not found. '
             f"preemption: 0/2 nodes are available: 2 {NOT_HELPFUL}.")
