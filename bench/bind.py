@@ -18,6 +18,9 @@ Reported (last line, one JSON object):
   ``orlop up`` process / of its main (event-loop) thread per claim, from the first create
   to the last Bound (a static claim's figure includes its PV).
 
+``--released N`` (kubernetes/kubernetes#118545): N Released PVs in the class, then 50 fresh
+PV + claim pairs one at a time: ``released_claim_bound_p50_ms`` / ``_p99_ms``.
+
 ``--in-process N`` measures the binder alone: N pairs are created through the in-process
 client while the controllers are stopped (with ``orlop up``'s garbage-collector tuning),
 then the controllers start and the time until every claim is Bound is reported
@@ -127,6 +130,47 @@ def server_cpu() -> tuple[float, float]:
     return cpu(f"/proc/{SERVER_PID}/stat"), cpu(f"/proc/{SERVER_PID}/task/{SERVER_PID}/stat")
 
 
+async def run_released(http: aiohttp.ClientSession, n: int, c: int, samples: int = 50) -> dict[str, Any]:
+    """kubernetes/kubernetes#118545: binding slows down when thousands of Released PVs share the
+    claim's class.  N PVs whose claims are gone (Retain: they stay Released), then ``samples``
+    fresh PV + claim pairs one after another: claim created -> Bound latency."""
+    ns = "bench-released"
+    await namespace(http, ns)
+    pv_path = "/api/v1/persistentvolumes"
+    items = [(pv_path, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"released-{i}"},
+                        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                 "storageClassName": "bench", "persistentVolumeReclaimPolicy": "Retain",
+                                 "hostPath": {"path": f"/tmp/orlop-bench/released-{i}"},
+                                 "claimRef": {"namespace": ns, "name": f"gone-{i}", "uid": f"gone-{i}"}}})
+             for i in range(n)]
+    await create_all(http, items, c, {})
+    deadline = time.perf_counter() + 600
+    while time.perf_counter() < deadline:
+        async with http.get(pv_path) as r:
+            phases = [p.get("status", {}).get("phase") for p in (await r.json())["items"]]
+        if phases.count("Released") >= n:
+            break
+        await asyncio.sleep(0.5)
+    lat: list[float] = []
+    for k in range(samples):
+        async with http.post(pv_path, json={
+                "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"fresh-{k}"},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "bench",
+                         "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/orlop-bench/f-{k}"}}}) as r:
+            assert r.status == 201, await r.text()
+        t0 = time.perf_counter()
+        async with http.post(f"/api/v1/namespaces/{ns}/persistentvolumeclaims", json=claim(f"fresh-{k}", "bench")) as r:
+            assert r.status == 201, await r.text()
+        while True:
+            async with http.get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/fresh-{k}") as r:
+                if (await r.json()).get("status", {}).get("phase") == "Bound":
+                    break
+            await asyncio.sleep(0.002)
+        lat.append(time.perf_counter() - t0)
+    return {"released_pvs": n, "released_samples": samples,
+            "released_claim_bound_p50_ms": pct(lat, 50), "released_claim_bound_p99_ms": pct(lat, 99)}
+
+
 async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tuple[str, dict[str, Any]]],
                   claims: int, c: int, label: str) -> dict[str, Any]:
     bound_at: dict[str, float] = {}
@@ -213,6 +257,8 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
             out.update(await run_static(http, args.n, args.concurrency))
         if args.m:
             out.update(await run_dynamic(http, args.m, args.concurrency))
+        if args.released:
+            out.update(await run_released(http, args.released, args.concurrency))
     return out
 
 
@@ -221,6 +267,8 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=1000, help="static PV/PVC pairs")
     ap.add_argument("-m", type=int, default=1000, help="dynamically provisioned claims")
     ap.add_argument("-c", "--concurrency", type=int, default=64)
+    ap.add_argument("--released", type=int, default=0, metavar="N",
+                    help="also: N Released PVs in the class, then fresh pairs timed claim -> Bound one at a time")
     ap.add_argument("--in-process", type=int, default=0, metavar="N",
                     help="instead: N pairs created in process while the controllers are stopped, then the "
                          "controllers started and timed until all are Bound (the binder alone)")
