@@ -24,7 +24,6 @@ import copy
 import json
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,11 +76,6 @@ def image_size(ceph: Ceph, pool: str, image: str) -> int:
 
 def watchers(ceph: Ceph, pool: str, image: str) -> list[Any]:
     return list(json.loads(ceph.cluster.rbd("status", f"{pool}/{image}", "--format", "json")).get("watchers", []))
-
-
-def rbd_fuse_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-x", "rbd-fuse"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def wait_ready(o: Orlop, ns: str, pod: str, timeout: int = 90) -> None:

@@ -296,20 +296,25 @@ async def test_pending_claim_event_says_why_each_volume_did_not_fit(cluster):
 
 # --- a new volume a claim takes goes from Pending to Bound in one write ------------------------------------
 
-class PhaseLog:
-    """The phases a watch of one PersistentVolume sees, in order."""
+class WatchLog:
+    """Every version of one object a watch sees, in order: ``seen`` (type, object), ``phases``."""
 
-    def __init__(self, cluster: Cluster, name: str):
-        self.cluster, self.name, self.phases = cluster, name, []
+    def __init__(self, cluster: Cluster, kind: str, name: str, namespace: str | None = None):
+        self.cluster, self.kind, self.name, self.namespace = cluster, kind, name, namespace
+        self.seen: list[tuple[str, dict[str, Any]]] = []
         self.task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> PhaseLog:
-        _, rv = await self.cluster.client.list("v1", "PersistentVolume")
+    @property
+    def phases(self) -> list[str | None]:
+        return [(o.get("status") or {}).get("phase") for _, o in self.seen]
+
+    async def __aenter__(self) -> WatchLog:
+        _, rv = await self.cluster.client.list("v1", self.kind, self.namespace)
 
         async def run() -> None:
-            async for ev in self.cluster.client.watch("v1", "PersistentVolume", resource_version=rv):
+            async for ev in self.cluster.client.watch("v1", self.kind, self.namespace, resource_version=rv):
                 if ev.object["metadata"]["name"] == self.name:
-                    self.phases.append((ev.object.get("status") or {}).get("phase"))
+                    self.seen.append((ev.type, ev.object))
         self.task = asyncio.create_task(run())
         return self
 
@@ -317,6 +322,7 @@ class PhaseLog:
         assert self.task is not None
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
+
 
 
 def _shape(vol: dict[str, Any]) -> Any:
@@ -334,7 +340,7 @@ async def test_new_volume_taken_by_a_claim_skips_the_available_write(cluster):
     await cluster.client.create(pvc("first", "1Gi"))
     await until(lambda: _bound(cluster, "first"), what="first Bound")
     # Claim and volume together: the claim takes the new volume at once.
-    async with PhaseLog(cluster, "second-pv") as log:
+    async with WatchLog(cluster, "PersistentVolume", "second-pv") as log:
         await cluster.client.create(pvc("second", "1Gi"))
         await cluster.client.create(pv("second-pv", "1Gi"))
         claim = await until(lambda: _bound(cluster, "second"), what="second Bound")
@@ -355,7 +361,7 @@ async def test_waiting_claim_takes_a_new_volume_directly(cluster):
         items, _ = await cluster.client.list("v1", "Event", "default")
         return any(e["involvedObject"]["name"] == "early" and e["reason"] == "ProvisioningFailed" for e in items)
     await until(provisioning_failed, what="claim waits (no volume, no class)")
-    async with PhaseLog(cluster, "late-pv") as log:
+    async with WatchLog(cluster, "PersistentVolume", "late-pv") as log:
         await cluster.client.create(pv("late-pv", "1Gi"))
         await until(lambda: _bound(cluster, "early"), what="early Bound")
         await until(lambda: _phase_is(cluster, "late-pv", "Bound"), what="late-pv Bound")
@@ -373,35 +379,13 @@ async def test_volume_with_no_claim_in_sight_is_available_at_once(cluster):
 
 async def test_new_volume_no_claim_can_take_is_available_soon(cluster):
     from orlop.controllers.pv.controller import FRESH_GRACE
-    async with PhaseLog(cluster, "small") as log:
+    async with WatchLog(cluster, "PersistentVolume", "small") as log:
         await cluster.client.create(pvc("big", "5Gi"))
         await cluster.client.create(pv("small", "1Gi"))
         await until(lambda: _phase_is(cluster, "small", "Available"), timeout=FRESH_GRACE + 2, what="Available")
     assert log.phases[-1] == "Available" and "Bound" not in log.phases
     assert await cluster.phase("PersistentVolumeClaim", "big") == "Pending"
 
-
-class ClaimLog:
-    """Every version of one claim a watch sees, in order."""
-
-    def __init__(self, cluster: Cluster, name: str):
-        self.cluster, self.name, self.seen = cluster, name, []
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> ClaimLog:
-        _, rv = await self.cluster.client.list("v1", "PersistentVolumeClaim", "default")
-
-        async def run() -> None:
-            async for ev in self.cluster.client.watch("v1", "PersistentVolumeClaim", "default", resource_version=rv):
-                if ev.object["metadata"]["name"] == self.name:
-                    self.seen.append((ev.type, ev.object))
-        self.task = asyncio.create_task(run())
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self.task is not None
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
 
 
 PROVISIONER_ANNOTATIONS = ("volume.kubernetes.io/storage-provisioner", "volume.beta.kubernetes.io/storage-provisioner")
@@ -410,7 +394,7 @@ PROVISIONER_ANNOTATIONS = ("volume.kubernetes.io/storage-provisioner", "volume.b
 async def test_provisioned_claim_gets_its_provisioner_annotations_with_the_bind_write(cluster):
     """setClaimProvisioner's write is folded into the bind: created, then one write to Bound that
     carries both annotation forms -- the claim Kubernetes leaves, one write fewer."""
-    async with ClaimLog(cluster, "quick") as log:
+    async with WatchLog(cluster, "PersistentVolumeClaim", "quick", "default") as log:
         await cluster.client.create(pvc("quick", "1Gi", cls=None))
         claim = await until(lambda: _bound(cluster, "quick"), what="quick Bound")
         await asyncio.sleep(0.1)
