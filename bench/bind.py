@@ -14,6 +14,8 @@ Reported (last line, one JSON object):
   own lag behind the API);
 - ``static_p50_ms`` / ``static_p99_ms``: per claim, create acknowledged → Bound seen;
 - the same for dynamic provisioning plus ``dynamic_volumes_per_s``;
+- ``static_writes_per_claim`` (and ``dynamic_``): store writes per claim, the creates and
+  events included (the growth of the global revision);
 - ``static_server_cpu_ms`` / ``static_server_main_ms`` (and ``dynamic_``): CPU time of the
   ``orlop up`` process / of its main (event-loop) thread per claim, from the first create
   to the last Bound (a static claim's figure includes its PV).
@@ -184,6 +186,9 @@ async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tup
     t_created = time.perf_counter()
     await asyncio.wait_for(watcher, 600)
     cpu1 = server_cpu()
+    await asyncio.sleep(0.5)    # writes that trail the last Bound (the PVs' own) are counted too
+    async with http.get("/api/v1/namespaces?limit=1") as r:
+        rv_end = int((await r.json())["metadata"]["resourceVersion"])
     t_bound = max(bound_at.values())
     lat = [bound_at[k] - created_at[k] for k in created_at]
     return {f"{label}_create_s": round(t_created - t0, 2),
@@ -192,7 +197,9 @@ async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tup
             f"{label}_p50_ms": pct(lat, 50), f"{label}_p99_ms": pct(lat, 99),
             # server CPU per claim (a static claim comes with its PV): the whole process, its main thread
             f"{label}_server_cpu_ms": round(1000 * (cpu1[0] - cpu0[0]) / claims, 3),
-            f"{label}_server_main_ms": round(1000 * (cpu1[1] - cpu0[1]) / claims, 3)}
+            f"{label}_server_main_ms": round(1000 * (cpu1[1] - cpu0[1]) / claims, 3),
+            # store writes (creates included, events too) per claim: the global revision's growth
+            f"{label}_writes_per_claim": round((rv_end - int(rv)) / claims, 2)}
 
 
 async def in_process(n: int, tmp: str) -> dict[str, Any]:

@@ -16,8 +16,9 @@ write queued while the previous fsync ran and commits them in one transaction.  
 whose precondition fails (key exists, key missing, revision moved) finds out before it
 changes anything, so it fails alone and its neighbours commit; any other error (I/O, disk
 full) fails the whole transaction.  Many concurrent writers therefore share one fsync
-instead of paying one each, and revisions stay strictly ordered.  The results of a batch
-reach the event loop in one wake-up.  Reads use a second connection in a second thread (WAL readers see
+instead of paying one each, and revisions stay strictly ordered.  The writes an event loop
+makes in one turn reach the writer thread as one hand-off (one queue put, one wake-up of the
+thread, instead of one per write), and the results of a batch reach the event loop in one wake-up.  Reads use a second connection in a second thread (WAL readers see
 a consistent snapshot and never block the writer), except point reads of one key: those
 run at once on a connection of their own in the caller's thread (a primary-key lookup
 takes microseconds and WAL readers never wait for the writer, so a hop to the reader
@@ -130,7 +131,10 @@ class SQLiteStore(Store):
         self._reader = self._connect()
         self._point_reader = self._connect()
         self._read_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orlop-store-read")
-        self._queue: queue.Queue[_Op | None] = queue.Queue()
+        # Writes reach the writer thread as lists: those made in one turn of an event loop go
+        # together (one queue hand-off per turn, not one per write; see _write).
+        self._queue: queue.Queue[list[_Op] | None] = queue.Queue()
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Op]] = {}
         self._writer_conn: sqlite3.Connection | None = None
         self._writer = threading.Thread(target=self._write_loop, name="orlop-store-write", daemon=True)
         self._watchers: set[_Watcher] = set()
@@ -268,16 +272,26 @@ class SQLiteStore(Store):
             raise RuntimeError("store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Op(fn, fut, loop))
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._hand_off, loop)
+        pending.append(_Op(fn, fut, loop))
         return await fut
+
+    def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writes ``loop`` made since its last turn, to the writer thread as one item."""
+        ops = self._pending.pop(loop, None)
+        if ops:
+            self._queue.put(ops)
 
     def _write_loop(self) -> None:
         conn = self._writer_conn = self._connect()
         while True:
-            op = self._queue.get()
-            if op is None:
+            ops = self._queue.get()
+            if ops is None:
                 break
-            batch = [op]
+            batch = list(ops)
             stop = False
             while len(batch) < MAX_GROUP:
                 try:
@@ -287,7 +301,7 @@ class SQLiteStore(Store):
                 if nxt is None:
                     stop = True
                     break
-                batch.append(nxt)
+                batch.extend(nxt)
             self._commit_batch(conn, batch)
             if stop:
                 break
@@ -438,6 +452,8 @@ class SQLiteStore(Store):
         if self._closed:
             return
         self._closed = True
+        for loop in list(self._pending):
+            self._hand_off(loop)     # writes made just before close still happen
         self._queue.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
         for w in list(self._watchers):
