@@ -368,10 +368,10 @@ def name_is_dns1035_label(name: str, prefix: bool) -> list[str]:
 
 
 def path_segment_name(name: str, prefix: bool) -> list[str]:
-    if not prefix:
-        for bad in (".", ".."):
-            if name == bad:
-                return [f"may not be '{bad}'"]
+    if not prefix and name in (".", ".."):
+        return [f"may not be '{name}'"]
+    if "/" not in name and "%" not in name:
+        return []
     return [f"may not contain '{bad}'" for bad in ("/", "%") if bad in name]
 
 
@@ -460,6 +460,13 @@ class Ctx:
     """Reads JSON through type checks.  A value of the wrong JSON type is recorded as a
     decode error and then treated as absent, so validation can carry on safely."""
 
+    # What validate_object_meta and _meta_body remember for one metadata object (class defaults
+    # until then: a Ctx is made per object read, most never need them).
+    head_seen: JSON | None = None
+    head: tuple[str, str, int | None] = ("", "", None)
+    meta_seen: JSON | None = None
+    meta_body: _MetaBody
+
     def __init__(self) -> None:
         self.decode: list[Cause] = []
         self.decode_msgs: list[str] = []
@@ -475,7 +482,7 @@ class Ctx:
         return parent.get(name) if isinstance(parent, dict) else None
 
     def obj(self, parent: Any, name: str, ppath: str) -> JSON | None:
-        v = self._get(parent, name)
+        v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None or isinstance(v, dict):
             return v
         self._bad(child(ppath, name), v, "object")
@@ -488,7 +495,7 @@ class Ctx:
         return None
 
     def arr(self, parent: Any, name: str, ppath: str) -> list[Any]:
-        v = self._get(parent, name)
+        v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None:
             return []
         if isinstance(v, list):
@@ -496,11 +503,19 @@ class Ctx:
         self._bad(child(ppath, name), v, "array")
         return []
 
+    def strs(self, parent: Any, names: tuple[str, ...], ppath: str) -> None:
+        """``self.str(parent, name, ppath)`` for each name, for the type checks alone."""
+        if isinstance(parent, dict):
+            for name in names:
+                v = parent.get(name)
+                if v is not None and not isinstance(v, str):
+                    self._bad(child(ppath, name), v, "string")
+
     def has(self, parent: Any, name: str) -> bool:
-        return self._get(parent, name) is not None
+        return (parent.get(name) if isinstance(parent, dict) else None) is not None
 
     def str(self, parent: Any, name: str, ppath: str) -> str:
-        v = self._get(parent, name)
+        v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None:
             return ""
         if isinstance(v, str):
@@ -509,14 +524,14 @@ class Ctx:
         return ""
 
     def ostr(self, parent: Any, name: str, ppath: str) -> str | None:
-        v = self._get(parent, name)
+        v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None or isinstance(v, str):
             return v
         self._bad(child(ppath, name), v, "string")
         return None
 
     def int(self, parent: Any, name: str, ppath: str) -> int | None:
-        v = self._get(parent, name)
+        v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None:
             return None
         if isinstance(v, int) and not isinstance(v, bool):
@@ -526,7 +541,7 @@ class Ctx:
         return None
 
     def bool(self, parent: Any, name: str, ppath: str) -> bool | None:
-        v = self._get(parent, name)
+        v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None or isinstance(v, bool):
             return v
         self._bad(child(ppath, name), v, "boolean")
@@ -546,13 +561,12 @@ class Ctx:
         return out
 
     def slist(self, parent: Any, name: str, ppath: str) -> list[str]:
-        path = child(ppath, name)
         out = []
         for i, v in enumerate(self.arr(parent, name, ppath)):
             if isinstance(v, str):
                 out.append(v)
             else:
-                self._bad(index(path, i), v, "string")
+                self._bad(index(child(ppath, name), i), v, "string")
         return out
 
     def dlist(self, parent: Any, name: str, ppath: str) -> list[tuple[int, JSON, str]]:
@@ -583,16 +597,18 @@ class Ctx:
         m = self.obj(parent, name, ppath)
         if m is None:
             return None
-        path = child(ppath, name)
         out: dict[str, ParsedQuantity] = {}
         for k, v in m.items():
-            q = self.qty(v, key(path, k))
-            if q is not None:
-                out[k] = q
+            if v is None:
+                continue
+            try:
+                out[k] = _parse_quantity(v)
+            except ValueError:  # self.qty parses again (the same error) and records it under its path
+                self.qty(v, key(child(ppath, name), k))
         return out
 
     def intstr(self, parent: Any, name: str, ppath: str) -> int | str | None:
-        v = self._get(parent, name)
+        v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None or isinstance(v, str):
             return v
         if isinstance(v, int) and not isinstance(v, bool) and -(1 << 31) <= v < (1 << 31):
@@ -683,12 +699,21 @@ def validate_labels(labels: dict[str, str], path: str) -> list[Cause]:
     return errs
 
 
+@lru_cache(maxsize=8192)
+def _annotation_key_errors(k: str) -> tuple[str, ...]:
+    """``is_qualified_name(k.lower())``, remembered by the key as written (keys repeat on every write)."""
+    return tuple(is_qualified_name(k.lower()))
+
+
 def validate_annotations(annotations: dict[str, str], path: str) -> list[Cause]:
     errs = []
     total = 0
     for k, v in annotations.items():
-        errs += [invalid(path, k, m) for m in is_qualified_name(k.lower())]
-        total += _blen(k) + _blen(v)
+        msgs = _annotation_key_errors(k)
+        if msgs:
+            errs += [invalid(path, k, m) for m in msgs]
+        # _blen inlined: bytes of UTF-8, which for ASCII is the length.
+        total += (len(k) if k.isascii() else _blen(k)) + (len(v) if v.isascii() else _blen(v))
     if total > TOTAL_ANNOTATION_SIZE_LIMIT:
         errs.append(too_long(path, TOTAL_ANNOTATION_SIZE_LIMIT))
     return errs
@@ -731,40 +756,100 @@ def _owner_refs(c: Ctx, meta: Any) -> list[Cause]:
     return errs
 
 
-def _finalizers(c: Ctx, meta: Any, kube: bool) -> list[Cause]:
+@lru_cache(maxsize=4096)
+def _finalizer_name_errors(f: str) -> tuple[str, ...]:
+    """``is_qualified_name(f)`` as a tuple, remembered (finalizer names repeat on every write)."""
+    return tuple(is_qualified_name(f))
+
+
+def _finalizer_names(finalizers: list[str]) -> list[Cause]:
     path = "metadata.finalizers"
-    finalizers = c.slist(meta, "finalizers", "metadata")
     errs = []
     for f in finalizers:
-        errs += [invalid(path, f, m) for m in is_qualified_name(f)]
+        msgs = _finalizer_name_errors(f)
+        if msgs:
+            errs += [invalid(path, f, m) for m in msgs]
     if "orphan" in finalizers and "foregroundDeletion" in finalizers:
         errs.append(invalid(path, finalizers, "finalizer orphan and foregroundDeletion cannot be both set"))
-    if kube:
-        for i, f in enumerate(finalizers):
-            if "/" not in f and f not in STANDARD_FINALIZERS:
-                errs.append(invalid(index(path, i), f, "name is neither a standard finalizer name nor is it fully qualified"))
     return errs
+
+
+def _standard_finalizers(finalizers: list[str]) -> list[Cause]:
+    return [invalid(index("metadata.finalizers", i), f, "name is neither a standard finalizer name nor is it fully qualified")
+            for i, f in enumerate(finalizers) if "/" not in f and f not in STANDARD_FINALIZERS]
+
+
+def _finalizers(c: Ctx, meta: Any, kube: bool) -> list[Cause]:
+    finalizers = c.slist(meta, "finalizers", "metadata")
+    errs = _finalizer_names(finalizers)
+    if kube:
+        errs += _standard_finalizers(finalizers)
+    return errs
+
+
+_MetaBody = tuple[list[Cause], list[Cause], list[Cause]]
+_NO_CAUSES: list[Cause] = []   # shared, never modified: callers only read (``errs += part``)
+
+
+def _meta_body(c: Ctx, meta: JSON | None) -> _MetaBody:
+    """What ValidateObjectMeta and ValidateObjectMetaUpdate both check, read in their order
+    (labels, annotations, owner references, finalizers): (label/annotation/owner-reference
+    errors, finalizer-name errors, non-standard-finalizer errors).
+
+    One write runs both functions, some twice (the registry's generic check, the kind's own,
+    the update's), on the same metadata through the same Ctx: the result is remembered on the
+    Ctx for that metadata object.  A repeat skips only the reads, whose decode errors (same
+    paths, same messages) the first run already recorded earlier in ``c.decode``; every
+    caller dedupes those and reports the first message, so the outcome is the same.
+    A field that is absent or null is skipped: reading it records nothing and checks nothing.
+    """
+    if meta is None:
+        return _NO_CAUSES, _NO_CAUSES, _NO_CAUSES
+    if c.meta_seen is meta:
+        return c.meta_body
+    errs: list[Cause] = []
+    if meta.get("labels") is not None:
+        errs += validate_labels(c.smap(meta, "labels", "metadata"), "metadata.labels")
+    if meta.get("annotations") is not None:
+        errs += validate_annotations(c.smap(meta, "annotations", "metadata"), "metadata.annotations")
+    if meta.get("ownerReferences") is not None:
+        errs += _owner_refs(c, meta)
+    if meta.get("finalizers") is not None:
+        finalizers = c.slist(meta, "finalizers", "metadata")
+        body = (errs, _finalizer_names(finalizers), _standard_finalizers(finalizers))
+    else:
+        body = (errs, _NO_CAUSES, _NO_CAUSES)
+    c.meta_seen, c.meta_body = meta, body
+    return body
 
 
 def validate_object_meta(c: Ctx, obj: Any, name_fn: NameFn, *, kube: bool = True) -> list[Cause]:
     """ValidateObjectMeta (namespace rules excepted: they are the caller's)."""
     meta = c.obj(obj, "metadata", "")
     errs: list[Cause] = []
-    gen = c.str(meta, "generateName", "metadata")
-    name = c.str(meta, "name", "metadata")
+    if meta is not None and c.head_seen is meta:
+        # A second run on the same metadata (the registry's generic check, then the kind's):
+        # the reads are remembered as _meta_body explains.
+        gen, name, generation = c.head
+    else:
+        gen = c.str(meta, "generateName", "metadata")
+        name = c.str(meta, "name", "metadata")
+        generation = c.int(meta, "generation", "metadata")
+        if meta is not None:
+            c.head_seen, c.head = meta, (gen, name, generation)
     if gen:
         errs += [invalid("metadata.generateName", gen, m) for m in name_fn(gen, True)]
     if not name:
         errs.append(required("metadata.name", "name or generateName is required"))
     else:
         errs += [invalid("metadata.name", name, m) for m in name_fn(name, False)]
-    generation = c.int(meta, "generation", "metadata")
     if generation is not None and generation < 0:
         errs.append(invalid("metadata.generation", generation, "must be greater than or equal to 0"))
-    errs += validate_labels(c.smap(meta, "labels", "metadata"), "metadata.labels")
-    errs += validate_annotations(c.smap(meta, "annotations", "metadata"), "metadata.annotations")
-    errs += _owner_refs(c, meta)
-    errs += _finalizers(c, meta, kube)
+    body_errs, name_errs, std_errs = _meta_body(c, meta)
+    errs += body_errs
+    errs += name_errs
+    if kube:
+        errs += std_errs
     return errs
 
 
@@ -789,12 +874,9 @@ def validate_object_meta_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
             if f not in old_f:
                 errs.append(forbidden("metadata.finalizers", f"no new finalizers can be added if the object is being deleted, found new finalizers []string{{{go_quote(f)}}}"))
                 break
-    errs += validate_labels(c.smap(meta, "labels", "metadata"), "metadata.labels")
-    errs += validate_annotations(c.smap(meta, "annotations", "metadata"), "metadata.annotations")
-    errs += _owner_refs(c, meta)
-    for i, f in enumerate(c.slist(meta, "finalizers", "metadata")):
-        if "/" not in f and f not in STANDARD_FINALIZERS:
-            errs.append(invalid(index("metadata.finalizers", i), f, "name is neither a standard finalizer name nor is it fully qualified"))
+    body_errs, _, std_errs = _meta_body(c, meta)
+    errs += body_errs
+    errs += std_errs
     return errs
 
 
@@ -1098,6 +1180,7 @@ def validate_node_selector(c: Ctx, ns: JSON, path: str, allow_invalid_value: boo
 # ============================================================================ volume sources
 
 SUPPORTED_ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
+_SUPPORTED_ACCESS_MODE_SET = frozenset(SUPPORTED_ACCESS_MODES)
 SUPPORTED_RECLAIM_POLICIES = ["Delete", "Recycle", "Retain"]
 SUPPORTED_VOLUME_MODES = ["Block", "Filesystem"]
 _HOST_PATH_TYPES = ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket"]
@@ -1108,7 +1191,7 @@ _NAA_RE = re.compile(r"^naa.[A-Za-z0-9]{32}$")
 
 
 def _path_no_backsteps(target: str, path: str) -> list[Cause]:
-    if ".." in target.replace("\\", "/").split("/"):
+    if ".." in target and ".." in target.replace("\\", "/").split("/"):
         return [invalid(path, target, "must not contain '..'")]
     return []
 
@@ -1131,7 +1214,7 @@ def _host_path(c: Ctx, hp: JSON, path: str) -> list[Cause]:
     p = c.str(hp, "path", path)
     if not p:
         return [required(child(path, "path"))]
-    errs = _path_no_backsteps(p, child(path, "path"))
+    errs = _path_no_backsteps(p, child(path, "path")) if ".." in p else []
     t = c.ostr(hp, "type", path)
     if t is not None and t not in _HOST_PATH_TYPES:
         errs.append(not_supported(child(path, "type"), t, _HOST_PATH_TYPES))
@@ -1442,20 +1525,19 @@ PV_SOURCE_KEYS = [s[0] for s in _PV_SOURCES]
 
 def _access_modes(c: Ctx, spec: Any, path: str, required_detail: str) -> list[Cause]:
     errs: list[Cause] = []
-    mp = child(path, "accessModes")
     modes = c.slist(spec, "accessModes", path)
     if not modes:
-        errs.append(required(mp, required_detail))
+        errs.append(required(child(path, "accessModes"), required_detail))
     rwop = other = False
     for m in modes:
-        if m not in SUPPORTED_ACCESS_MODES:
-            errs.append(not_supported(mp, m, SUPPORTED_ACCESS_MODES))
         if m == "ReadWriteOncePod":
             rwop = True
-        elif m in SUPPORTED_ACCESS_MODES:
+        elif m in _SUPPORTED_ACCESS_MODE_SET:
             other = True
+        else:
+            errs.append(not_supported(child(path, "accessModes"), m, SUPPORTED_ACCESS_MODES))
     if rwop and other:
-        errs.append(forbidden(mp, "may not use ReadWriteOncePod with other access modes"))
+        errs.append(forbidden(child(path, "accessModes"), "may not use ReadWriteOncePod with other access modes"))
     return errs
 
 
@@ -1474,17 +1556,25 @@ def _go_resource_list(qs: dict[str, ParsedQuantity] | None) -> GoRaw:
     return GoRaw("core.ResourceList{" + ", ".join(parts) + "}")
 
 
+# Position of each source in _PV_SOURCES: a spec names one or two of the 22, so the loop below
+# visits only the keys the spec has, in _PV_SOURCES order.
+_PV_SOURCE_INDEX = {entry[0]: i for i, entry in enumerate(_PV_SOURCES)}
+_CLAIM_REF_FIELDS = ("apiVersion", "kind", "namespace", "name", "uid", "resourceVersion", "fieldPath")
+
+
 def validate_pv_spec(c: Ctx, spec: Any, pv_name: str, path: str = "spec") -> list[Cause]:
     errs = _access_modes(c, spec, path, "")
-    cap_path = child(path, "capacity")
     capacity = c.qmap(spec, "capacity", path)
     if not capacity:
-        errs.append(required(cap_path))
+        errs.append(required(child(path, "capacity")))
     if capacity is None or "storage" not in capacity or len(capacity) > 1:
-        errs.append(not_supported(cap_path, _go_resource_list(capacity), ["storage"]))
-    for r, q in (capacity or {}).items():
-        errs += validate_basic_resource(q, key(cap_path, r))
-        errs += validate_positive_quantity(q, key(cap_path, r))
+        errs.append(not_supported(child(path, "capacity"), _go_resource_list(capacity), ["storage"]))
+    if capacity:
+        for r, q in capacity.items():
+            if q.value <= 0:  # both checks below pass for a positive quantity
+                qp = key(child(path, "capacity"), r)
+                errs += validate_basic_resource(q, qp)
+                errs += validate_positive_quantity(q, qp)
     policy = c.str(spec, "persistentVolumeReclaimPolicy", path)
     if policy and policy not in SUPPORTED_RECLAIM_POLICIES:
         errs.append(not_supported(child(path, "persistentVolumeReclaimPolicy"), policy, SUPPORTED_RECLAIM_POLICIES))
@@ -1499,7 +1589,12 @@ def validate_pv_spec(c: Ctx, spec: Any, pv_name: str, path: str = "spec") -> lis
         else:
             errs.append(required(child(na_path, "required"), "must specify required node constraints"))
     num = 0
-    for json_key, forbid_name, val_name, fn in _PV_SOURCES:
+    # Only the source keys present can be non-None (c.obj of an absent key is None and records nothing).
+    present = [i for k in spec if (i := _PV_SOURCE_INDEX.get(k)) is not None] if isinstance(spec, dict) else []
+    if len(present) > 1:
+        present.sort()
+    for i in present:
+        json_key, forbid_name, val_name, fn = _PV_SOURCES[i]
         src = c.obj(spec, json_key, path)
         if src is None:
             continue
@@ -1516,11 +1611,12 @@ def validate_pv_spec(c: Ctx, spec: Any, pv_name: str, path: str = "spec") -> lis
             errs.append(required(child(path, "nodeAffinity"), "Local volume requires node affinity"))
     if num == 0:
         errs.append(required(path, "must specify a volume type"))
-    host_path = c.obj(spec, "hostPath", path)
-    if host_path is not None and policy == "Recycle":
-        hp = c.str(host_path, "path", child(path, "hostPath"))
-        if hp and posixpath.normpath(hp) in ("/", "//"):
-            errs.append(forbidden(child(path, "persistentVolumeReclaimPolicy"), "may not be 'recycle' for a hostPath mount of '/'"))
+    if policy == "Recycle":  # (reading hostPath again otherwise only repeats a recorded decode error)
+        host_path = c.obj(spec, "hostPath", path)
+        if host_path is not None:
+            hp = c.str(host_path, "path", child(path, "hostPath"))
+            if hp and posixpath.normpath(hp) in ("/", "//"):
+                errs.append(forbidden(child(path, "persistentVolumeReclaimPolicy"), "may not be 'recycle' for a hostPath mount of '/'"))
     sc = c.str(spec, "storageClassName", path)
     if sc:
         errs += [invalid(child(path, "storageClassName"), sc, m) for m in name_is_dns_subdomain(sc, False)]
@@ -1528,11 +1624,10 @@ def validate_pv_spec(c: Ctx, spec: Any, pv_name: str, path: str = "spec") -> lis
     if mode is not None and mode not in SUPPORTED_VOLUME_MODES:
         errs.append(not_supported(child(path, "volumeMode"), mode, SUPPORTED_VOLUME_MODES))
     claim_ref = c.obj(spec, "claimRef", path)
-    if claim_ref is not None:
-        crp = child(path, "claimRef")
-        for field_name in ("apiVersion", "kind", "namespace", "name", "uid", "resourceVersion", "fieldPath"):
-            c.str(claim_ref, field_name, crp)  # type checks only: Kubernetes does not validate the contents
-    c.slist(spec, "mountOptions", path)
+    if claim_ref is not None:  # type checks only: Kubernetes does not validate the contents
+        c.strs(claim_ref, _CLAIM_REF_FIELDS, child(path, "claimRef"))
+    if isinstance(spec, dict) and spec.get("mountOptions") is not None:
+        c.slist(spec, "mountOptions", path)
     return errs
 
 
@@ -1557,31 +1652,35 @@ def _data_source(c: Ctx, ds: JSON, path: str, with_namespace: bool) -> list[Caus
 
 def validate_pvc_spec(c: Ctx, spec: Any, path: str = "spec") -> list[Cause]:
     errs = _access_modes(c, spec, path, "at least 1 access mode is required")
-    sel = c.obj(spec, "selector", path)
-    if sel is not None:
-        errs_sel = validate_label_selector(c, sel, child(path, "selector"))
-        errs = errs[:1] + errs_sel + errs[1:] if errs and errs[0].reason == REQUIRED else errs_sel + errs
-    res_path = child(path, "resources")
+    # Optional fields that are absent or null are skipped: reading them records and checks nothing.
+    sd: JSON = spec if isinstance(spec, dict) else {}
+    if sd.get("selector") is not None:
+        sel = c.obj(spec, "selector", path)
+        if sel is not None:
+            errs_sel = validate_label_selector(c, sel, child(path, "selector"))
+            errs = errs[:1] + errs_sel + errs[1:] if errs and errs[0].reason == REQUIRED else errs_sel + errs
     res = c.obj(spec, "resources", path)
-    requests = c.qmap(res, "requests", res_path) or {}
-    c.qmap(res, "limits", res_path)
+    requests = c.qmap(res, "requests", child(path, "resources")) or {}
+    if res is not None and res.get("limits") is not None:
+        c.qmap(res, "limits", child(path, "resources"))
     storage = requests.get("storage")
-    sp = key(res_path, "storage")
     if storage is None:
-        errs.append(required(sp))
-    else:
-        pos = validate_positive_quantity(storage, sp)
-        errs += pos if pos else validate_resource_quantity_value("storage", storage, sp)
+        errs.append(required(key(child(path, "resources"), "storage")))
+    elif storage.value <= 0:
+        errs += validate_positive_quantity(storage, key(child(path, "resources"), "storage"))
+    # (a positive request also passes validate_resource_quantity_value: "storage" is not an integer resource)
     sc = c.ostr(spec, "storageClassName", path)
     if sc:
-        errs += [invalid(child(path, "storageClassName"), sc, m) for m in name_is_dns_subdomain(sc, False)]
+        msgs = name_is_dns_subdomain(sc, False)
+        if msgs:
+            errs += [invalid(child(path, "storageClassName"), sc, m) for m in msgs]
     mode = c.ostr(spec, "volumeMode", path)
     if mode is not None and mode not in SUPPORTED_VOLUME_MODES:
         errs.append(not_supported(child(path, "volumeMode"), mode, SUPPORTED_VOLUME_MODES))
-    ds = c.obj(spec, "dataSource", path)
+    ds = c.obj(spec, "dataSource", path) if sd.get("dataSource") is not None else None
     if ds is not None:
         errs += _data_source(c, ds, child(path, "dataSource"), False)
-    dsr = c.obj(spec, "dataSourceRef", path)
+    dsr = c.obj(spec, "dataSourceRef", path) if sd.get("dataSourceRef") is not None else None
     if dsr is not None:
         errs += _data_source(c, dsr, child(path, "dataSourceRef"), True)
     if dsr is not None and c.ostr(dsr, "namespace", ""):
@@ -2870,13 +2969,21 @@ def validate_pv(c: Ctx, obj: JSON) -> list[Cause]:
     return errs + validate_pv_spec(c, c.obj(obj, "spec", ""), name)
 
 
+def _pv_sources(spec: JSON) -> JSON:
+    """The spec's non-null volume sources, in PV_SOURCE_KEYS order (go_diff lists them so)."""
+    keys = [k for k, v in spec.items() if v is not None and k in _PV_SOURCE_INDEX]
+    if len(keys) > 1:
+        keys.sort(key=_PV_SOURCE_INDEX.__getitem__)
+    return {k: spec[k] for k in keys}
+
+
 def validate_pv_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     oc = Ctx()
     errs = validate_pv(c, obj)
     spec = c.obj(obj, "spec", "") or {}
     old_spec = oc.obj(old, "spec", "") or {}
-    new_src = {k: spec.get(k) for k in PV_SOURCE_KEYS if spec.get(k) is not None}
-    old_src = {k: old_spec.get(k) for k in PV_SOURCE_KEYS if old_spec.get(k) is not None}
+    new_src = _pv_sources(spec)
+    old_src = _pv_sources(old_spec)
     old_csi, new_csi = old_src.get("csi"), new_src.get("csi")
     if isinstance(old_csi, dict) and isinstance(new_csi, dict) and old_csi.get("controllerExpandSecretRef") is None \
             and new_csi.get("controllerExpandSecretRef") is not None:
@@ -2932,67 +3039,105 @@ def validate_pvc(c: Ctx, obj: JSON) -> list[Cause]:
 _BETA_SC_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 
 
+def _string_annotation(meta: Any, name: str) -> str | None:
+    """``Ctx.smap(meta, "annotations", ...).get(name)``: the value if it is a string, else None."""
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    v = annotations.get(name) if isinstance(annotations, dict) else None
+    return v if isinstance(v, str) else None
+
+
+def _pvc_specs_to_compare(spec: JSON, old_spec: JSON, copy: Callable[[JSON], JSON], clear_volume_name: bool,
+                          drop_sc: bool, bound: bool) -> tuple[JSON, JSON]:
+    """``copy`` of the new and old specs with what an update may change made equal.  Nested maps
+    are replaced, never changed in place, so ``copy`` may be shallow."""
+    new_clone = copy(spec)
+    old_clone = copy(old_spec)
+    if clear_volume_name:
+        if "volumeName" in new_clone:
+            old_clone["volumeName"] = new_clone["volumeName"]
+        else:
+            old_clone.pop("volumeName", None)
+    if drop_sc:
+        new_clone.pop("storageClassName", None)
+    res = new_clone.get("resources")
+    if bound and isinstance(res, dict) and isinstance(res.get("requests"), dict):
+        old_res = old_spec.get("resources")
+        old_requests = old_res.get("requests") if isinstance(old_res, dict) else None
+        if isinstance(old_requests, dict) and "storage" in old_requests:
+            requests = {**res["requests"], "storage": old_requests["storage"]}
+        else:
+            requests = {k: v for k, v in res["requests"].items() if k != "storage"}
+        new_clone["resources"] = {**res, "requests": requests}
+    if bound and new_clone.get("volumeAttributesClassName") is not None:
+        if "volumeAttributesClassName" in old_clone:
+            new_clone["volumeAttributesClassName"] = old_clone["volumeAttributesClassName"]
+        else:
+            new_clone.pop("volumeAttributesClassName")
+    return new_clone, old_clone
+
+
 def validate_pvc_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     errs += validate_pvc(c, obj)
     spec = c.obj(obj, "spec", "") or {}
     old_spec = oc.obj(old, "spec", "") or {}
-    new_clone = _json_copy(spec)
-    old_clone = _json_copy(old_spec)
-    if not oc.str(old_spec, "volumeName", "spec"):
-        if "volumeName" in new_clone:
-            old_clone["volumeName"] = new_clone["volumeName"]
-        else:
-            old_clone.pop("volumeName", None)
-    new_ann = c.smap(c.obj(obj, "metadata", ""), "annotations", "metadata")
-    old_ann = oc.smap(oc.obj(old, "metadata", ""), "annotations", "metadata")
+    clear_volume_name = not oc.str(old_spec, "volumeName", "spec")
+    # The beta storage-class annotation as c.smap would give it (validate_object_meta_update above
+    # already read the annotations through c; what oc records is never reported).
+    new_beta = _string_annotation(obj.get("metadata"), _BETA_SC_ANNOTATION)
+    old_beta = _string_annotation(old.get("metadata"), _BETA_SC_ANNOTATION)
     old_sc = oc.ostr(old_spec, "storageClassName", "spec")
     new_sc = c.ostr(spec, "storageClassName", "spec")
-    if (_BETA_SC_ANNOTATION in old_ann and old_sc is None and new_sc is not None and new_sc == old_ann[_BETA_SC_ANNOTATION]
-            and (_BETA_SC_ANNOTATION not in new_ann or new_ann[_BETA_SC_ANNOTATION] == old_ann[_BETA_SC_ANNOTATION])):
-        new_clone.pop("storageClassName", None)
+    if (old_beta is not None and old_sc is None and new_sc is not None and new_sc == old_beta
+            and (new_beta is None or new_beta == old_beta)):
+        drop_sc = True
     else:
-        if new_ann.get(_BETA_SC_ANNOTATION, "") != old_ann.get(_BETA_SC_ANNOTATION, ""):
-            errs.append(invalid(child("metadata", "annotations", _BETA_SC_ANNOTATION),
-                                new_ann.get(_BETA_SC_ANNOTATION, ""), "field is immutable"))
-        if new_sc is not None and old_sc is None and (
-                _BETA_SC_ANNOTATION not in old_ann or new_sc == old_ann[_BETA_SC_ANNOTATION]):
-            new_clone.pop("storageClassName", None)
+        if (new_beta or "") != (old_beta or ""):
+            errs.append(invalid(child("metadata", "annotations", _BETA_SC_ANNOTATION), new_beta or "", "field is immutable"))
+        drop_sc = new_sc is not None and old_sc is None and (old_beta is None or new_sc == old_beta)
     # The strategy keeps the old status, so the old phase and capacity are what count.
     old_status = oc.obj(old, "status", "")
     bound = oc.str(old_status, "phase", "status") == "Bound"
-    res = new_clone.get("resources")
-    old_requests = (old_spec.get("resources") or {}).get("requests") if isinstance(old_spec.get("resources"), dict) else None
-    if bound and isinstance(res, dict) and isinstance(res.get("requests"), dict):
-        if isinstance(old_requests, dict) and "storage" in old_requests:
-            res["requests"]["storage"] = old_requests["storage"]
-        else:
-            res["requests"].pop("storage", None)
-    if bound and new_clone.get("volumeAttributesClassName") is not None:
-        if "volumeAttributesClassName" in old_clone:
-            new_clone["volumeAttributesClassName"] = old_clone["volumeAttributesClassName"]
-        else:
-            new_clone.pop("volumeAttributesClassName")
-    if not _sem_equal(new_clone, old_clone):
-        diff = go_diff("core.PersistentVolumeClaimSpec", old_clone, new_clone)
-        errs.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
-                                      f"volumeAttributesClassName for bound claims\n{diff}"))
-    new_size = _storage_request(c, spec)
-    old_size = _storage_request(oc, old_spec)
-    status_cap = oc.qmap(old_status, "capacity", "status") or {}
-    status_size = status_cap["storage"].value if "storage" in status_cap else Decimal(0)
-    if new_size < old_size and new_size <= status_size:
-        errs.append(forbidden("spec.resources.requests.storage", "field can not be less than status.capacity"))
+    # Fast path: compare shallow copies by their JSON first.  The deep copies (_json_copy) that
+    # _sem_equal and go_diff get serialise to the same bytes (orjson of orjson's own output
+    # round-trips), so equal bytes here mean _sem_equal would say equal there too.
+    new_view, old_view = _pvc_specs_to_compare(spec, old_spec, dict, clear_volume_name, drop_sc, bound)
+    try:
+        same = orjson.dumps(new_view) == orjson.dumps(old_view)
+    except TypeError:
+        same = False
+    if not same:
+        new_clone, old_clone = _pvc_specs_to_compare(spec, old_spec, _json_copy, clear_volume_name, drop_sc, bound)
+        if not _sem_equal(new_clone, old_clone):
+            diff = go_diff("core.PersistentVolumeClaimSpec", old_clone, new_clone)
+            errs.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
+                                          f"volumeAttributesClassName for bound claims\n{diff}"))
+    new_size = _storage_request(spec)
+    old_size = _storage_request(old_spec)
+    if new_size < old_size:
+        status_cap = oc.qmap(old_status, "capacity", "status") or {}
+        status_size = status_cap["storage"].value if "storage" in status_cap else Decimal(0)
+        if new_size <= status_size:
+            errs.append(forbidden("spec.resources.requests.storage", "field can not be less than status.capacity"))
     if c.ostr(spec, "volumeMode", "spec") != oc.ostr(old_spec, "volumeMode", "spec"):
         errs.append(invalid("volumeMode", c.ostr(spec, "volumeMode", "spec"), "field is immutable"))
     return errs
 
 
-def _storage_request(c: Ctx, spec: Any) -> Decimal:
-    res = c.obj(spec, "resources", "spec")
-    q = (c.qmap(res, "requests", "spec.resources") or {}).get("storage")
-    return q.value if q is not None else Decimal(0)
+def _storage_request(spec: JSON) -> Decimal:
+    """resources.requests.storage as Ctx.qmap would read it (0 when absent or not a quantity).
+    Nothing is recorded: validate_pvc already read the new spec's through the same paths, and
+    what is read from the old object is never reported."""
+    res = spec.get("resources")
+    requests = res.get("requests") if isinstance(res, dict) else None
+    v = requests.get("storage") if isinstance(requests, dict) else None
+    if v is None:
+        return Decimal(0)
+    try:
+        return _parse_quantity(v).value
+    except ValueError:
+        return Decimal(0)
 
 
 _RESIZE_STATUSES = ["ControllerResizeInProgress", "ControllerResizeInfeasible", "NodeResizeInProgress",
@@ -3676,8 +3821,7 @@ def validate_event(c: Ctx, obj: JSON) -> list[Cause]:
     ns = c.str(c.obj(obj, "metadata", ""), "namespace", "metadata")
     involved = c.obj(obj, "involvedObject", "")
     inv_ns = c.str(involved, "namespace", "involvedObject")
-    for f in ("kind", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"):
-        c.str(involved, f, "involvedObject")
+    c.strs(involved, ("kind", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"), "involvedObject")
     if not c.has(obj, "eventTime"):
         if not inv_ns:
             if ns not in ("", "default"):
@@ -3708,9 +3852,10 @@ def validate_event(c: Ctx, obj: JSON) -> list[Cause]:
             errs.append(invalid("reason", "", "can have at most 128 characters"))
         if len(c.str(obj, "message", "")) > 1024:
             errs.append(invalid("message", "", "can have at most 1024 characters"))
-    errs += [invalid("namespace", ns, m) for m in is_dns1123_subdomain(ns)]
-    for f in ("reason", "message", "type", "action", "reportingComponent", "reportingInstance"):
-        c.str(obj, f, "")
+    ns_msgs = is_dns1123_subdomain(ns)
+    if ns_msgs:
+        errs += [invalid("namespace", ns, m) for m in ns_msgs]
+    c.strs(obj, ("reason", "message", "type", "action", "reportingComponent", "reportingInstance"), "")
     c.int(obj, "count", "")
     return errs
 
@@ -3988,6 +4133,8 @@ def _generic_meta(c: Ctx, obj: JSON) -> list[Cause]:
 
 
 def _dedupe(causes: list[Cause]) -> list[Cause]:
+    if not causes:
+        return []
     seen: set[tuple[str, str, str]] = set()
     out = []
     for cause in causes:

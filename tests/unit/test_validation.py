@@ -1308,3 +1308,319 @@ def test_update_validation_runs_object_meta_update_checks_once(kind, edit, delet
     monkeypatch.setattr(validation, "_UPDATE_STARTS_WITH_META", frozenset())
     assert once == validation.check(kind, new, old)
     assert once[0] or once[1]       # every edit here is refused: the causes compared are real ones
+
+
+# ---------------------------------------------------------------------------- fast paths == general path
+# validation.py takes shortcuts on the binder's hot path (PV/PVC creates and bind updates, Events): the
+# ObjectMeta checks are remembered per Ctx and metadata object, a PVC update compares shallow copies by
+# their JSON before making deep ones.  With the shortcuts switched off (``_general_path``) every result --
+# causes, their order, decode messages -- must be the same.
+
+_HOT_PV = {"apiVersion": "v1", "kind": "PersistentVolume",
+           "metadata": {"name": "pv-1", "uid": "u-pv", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 1,
+                        "finalizers": ["kubernetes.io/pv-protection"],
+                        "annotations": {"pv.kubernetes.io/bound-by-controller": "yes"},
+                        "managedFields": [{"manager": "m", "operation": "Update", "apiVersion": "v1",
+                                           "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:capacity": {}}}}]},
+           "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "bench",
+                    "persistentVolumeReclaimPolicy": "Retain", "volumeMode": "Filesystem",
+                    "hostPath": {"path": "/tmp/orlop-bench/pv-1", "type": ""},
+                    "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "b", "name": "c-1", "uid": "u-c",
+                                 "apiVersion": "v1", "resourceVersion": "9"}},
+           "status": {"phase": "Bound"}}
+_HOT_PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "c-1", "namespace": "b", "uid": "u-c", "creationTimestamp": "2024-01-01T00:00:00Z",
+                         "generation": 2, "finalizers": ["kubernetes.io/pvc-protection"],
+                         "annotations": {"pv.kubernetes.io/bind-completed": "yes",
+                                         "pv.kubernetes.io/bound-by-controller": "yes"},
+                         "managedFields": [{"manager": "m", "operation": "Update", "apiVersion": "v1",
+                                            "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:volumeName": {}}}}]},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                     "storageClassName": "bench", "volumeMode": "Filesystem", "volumeName": "pv-1"},
+            "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}}
+_HOT_EVENT = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "c-1.abc", "namespace": "b", "uid": "u-e"},
+              "involvedObject": {"kind": "PersistentVolumeClaim", "namespace": "b", "name": "c-1", "uid": "u-c",
+                                 "apiVersion": "v1", "resourceVersion": "5"},
+              "reason": "ProvisioningSucceeded", "message": "ok", "type": "Normal",
+              "source": {"component": "persistentvolume-controller"}, "count": 1}
+
+
+def _unbound(obj):
+    """The object as it was before the binder's update."""
+    old = copy.deepcopy(obj)
+    if old["kind"] == "PersistentVolume":
+        del old["spec"]["claimRef"]
+        old["status"] = {"phase": "Available"}
+    else:
+        del old["spec"]["volumeName"]
+        old["status"] = {"phase": "Pending"}
+    del old["metadata"]["annotations"]
+    return old
+
+
+@pytest.fixture
+def general_path(monkeypatch):
+    """Returns a function running validation.check with the shortcuts switched off."""
+    real_meta, real_body, real_compare = (validation.validate_object_meta, validation._meta_body,
+                                          validation._pvc_specs_to_compare)
+
+    def meta(c, obj, name_fn, *, kube=True):
+        c.head_seen = None
+        return real_meta(c, obj, name_fn, kube=kube)
+
+    def body(c, m):
+        c.meta_seen = None
+        return real_body(c, m)
+
+    def compare(spec, old_spec, copy_fn, *rest):
+        if copy_fn is dict:     # the shallow views never match: the deep copies decide
+            return {"unequal": True}, {}
+        return real_compare(spec, old_spec, copy_fn, *rest)
+
+    def run(kind, obj, old=None, status=False):
+        with monkeypatch.context() as m:
+            m.setattr(validation, "validate_object_meta", meta)
+            m.setattr(validation, "_meta_body", body)
+            m.setattr(validation, "_pvc_specs_to_compare", compare)
+            return validation.check(kind, copy.deepcopy(obj), copy.deepcopy(old), status)
+    return run
+
+
+def _edit(obj, path, value):
+    out = copy.deepcopy(obj)
+    node = out
+    for k in path[:-1]:
+        node = node.setdefault(k, {})
+    if value is _DELETE:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+    return out
+
+
+_DELETE = object()
+_HOT_EDITS = [
+    (), (("metadata", "labels"), {"bad key!": "v", "k": 5}), (("metadata", "labels"), None),
+    (("metadata", "annotations"), {"bad key!": "v", "ok": 3}), (("metadata", "annotations"), "text"),
+    (("metadata", "annotations"), {"k": "x" * (256 * 1024)}),
+    (("metadata", "annotations", "volume.beta.kubernetes.io/storage-class"), "bench"),
+    (("metadata", "finalizers"), ["bad", "orphan", "foregroundDeletion", 7, None]),
+    (("metadata", "finalizers"), ["bad", "orphan", "foregroundDeletion"]),
+    (("metadata", "labels"), {"bad key!": "v"}), (("metadata", "annotations"), {"bad key!": "v"}),
+    (("metadata", "finalizers"), ["kubernetes.io/pvc-protection", "kubernetes.io/pvc-protection"]),
+    (("metadata", "finalizers"), "kubernetes"), (("metadata", "finalizers"), None),
+    (("metadata", "ownerReferences"), [{"apiVersion": "v1", "kind": "Event", "name": "e", "uid": "u"}, 3]),
+    (("metadata", "generation"), -1), (("metadata", "generation"), "1"), (("metadata", "name"), "Bad_Name"),
+    (("metadata", "name"), 7), (("metadata", "generateName"), "gen-"), (("metadata", "uid"), "other"),
+    (("metadata", "namespace"), "elsewhere"), (("metadata", "deletionTimestamp"), "2024-01-01T00:00:00Z"),
+    (("metadata",), None), (("metadata",), []), (("spec",), None), (("spec",), "x"),
+    (("spec", "capacity"), {"storage": "0"}), (("spec", "capacity"), {"storage": "-1Gi", "cpu": "1"}),
+    (("spec", "capacity"), {"storage": "1Gx"}), (("spec", "capacity"), None),
+    (("spec", "accessModes"), ["ReadWriteOncePod", "ReadWriteOnce", "Bogus", 3]), (("spec", "accessModes"), []),
+    (("spec", "persistentVolumeReclaimPolicy"), "Recycle"), (("spec", "hostPath"), {"path": "/"}),
+    (("spec", "hostPath"), {"path": "/a/../b", "type": "Bogus"}), (("spec", "hostPath"), "x"),
+    (("spec", "nfs"), {"server": "s", "path": "/p"}), (("spec", "csi"), {"driver": "d", "volumeHandle": "h"}),
+    (("spec", "local"), {"path": "/mnt"}), (("spec", "iscsi"), 5),
+    (("spec", "nodeAffinity"), {"required": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}]}]}}),
+    (("spec", "claimRef"), {"name": 5, "uid": ["u"]}), (("spec", "mountOptions"), ["ro", 1]),
+    (("spec", "storageClassName"), "Bad_Class"), (("spec", "storageClassName"), _DELETE),
+    (("spec", "storageClassName"), None), (("spec", "volumeMode"), "Block"), (("spec", "volumeMode"), 1),
+    (("spec", "volumeName"), "pv-2"), (("spec", "volumeName"), 3),
+    (("spec", "resources"), {"requests": {"storage": "2Gi"}}), (("spec", "resources"), {"requests": {"storage": "500Mi"}}),
+    (("spec", "resources"), {"requests": {"storage": "0"}, "limits": {"storage": "bad"}}),
+    (("spec", "resources"), {"requests": {}}), (("spec", "resources"), []),
+    (("spec", "volumeAttributesClassName"), "gold"), (("spec", "unknownField"), float("nan")),
+    (("spec", "unknownField"), 2 ** 70), (("spec", "selector"), {"matchLabels": {"a": "b c"}}),
+    (("spec", "dataSource"), {"name": "n", "kind": "K"}),
+    (("spec", "dataSourceRef"), {"name": "n", "kind": "K", "apiGroup": "g", "namespace": "ns"}),
+    (("status",), {"phase": "Bound", "capacity": {"storage": "1Gi"}}), (("status",), "x"),
+    (("involvedObject", "namespace"), "other"), (("involvedObject",), 3), (("involvedObject", "uid"), 5),
+    (("eventTime",), "2024-01-01T00:00:00.000000Z"), (("reportingComponent",), ""), (("count",), "1"),
+    (("reason",), ["r"]),
+]
+
+
+@pytest.mark.parametrize("base", [_HOT_PV, _HOT_PVC, _HOT_EVENT], ids=lambda o: o["kind"])
+@pytest.mark.parametrize("edit", _HOT_EDITS, ids=lambda e: ".".join(e[0]) + "=" + repr(e[1])[:20] if e else "none")
+def test_hot_paths_match_the_general_path(base, edit, general_path):
+    new = _edit(base, *edit) if edit else base
+    kind = base["kind"]
+    olds = [None, base, _unbound(base), new] if kind != "Event" else [None, base]
+    for old in olds:
+        for status in ([False, True] if old is not None else [False]):
+            got = validation.check(kind, copy.deepcopy(new), copy.deepcopy(old), status)
+            assert got == general_path(kind, new, old, status), (kind, edit, old is None, status)
+
+
+def _mutations(rng, obj, n):
+    values = [None, 0, -1, 1.5, True, "", "x", "Bad_Name", "a/b", "1Gi", "-1Gi", "Recycle", "Bound", [], {}, ["x"],
+              [None], {"a": 1}, {"storage": "1Gi"}, {"path": "/"}, {"driver": "d", "volumeHandle": "h"}]
+
+    def paths(o, pre=()):
+        yield pre
+        if isinstance(o, dict):
+            for k, v in o.items():
+                yield from paths(v, (*pre, k))
+        elif isinstance(o, list):
+            for i, v in enumerate(o):
+                yield from paths(v, (*pre, i))
+    for _ in range(n):
+        out = copy.deepcopy(obj)
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            targets = [p for p in paths(out) if p]
+            p = rng.choice(targets)
+            parent = out
+            for k in p[:-1]:
+                parent = parent[k]
+            if rng.random() < 0.3:
+                parent.pop(p[-1])
+            else:
+                parent[p[-1]] = copy.deepcopy(rng.choice(values))
+        yield out
+
+
+@pytest.mark.parametrize("base", [_HOT_PV, _HOT_PVC, _HOT_EVENT], ids=lambda o: o["kind"])
+def test_hot_paths_match_the_general_path_on_mutations(base, general_path):
+    import random
+    rng = random.Random(20240601)
+    kind = base["kind"]
+    old = _unbound(base) if kind != "Event" else None
+    for new in _mutations(rng, base, 150):
+        assert validation.check(kind, copy.deepcopy(new), None) == general_path(kind, new)
+        if old is not None:
+            assert validation.check(kind, copy.deepcopy(new), copy.deepcopy(old)) == general_path(kind, new, old)
+            assert validation.check(kind, copy.deepcopy(old), copy.deepcopy(new)) == general_path(kind, old, new)
+
+
+def test_validation_does_not_change_its_inputs():
+    for kind, new, old in [("PersistentVolume", _HOT_PV, _unbound(_HOT_PV)),
+                           ("PersistentVolumeClaim", _edit(_HOT_PVC, ("spec", "volumeAttributesClassName"), "g"),
+                            _HOT_PVC)]:
+        a, b = copy.deepcopy(new), copy.deepcopy(old)
+        validation.check(kind, a, b)
+        assert (a, b) == (new, old)
+
+
+def test_hot_objects_are_valid():
+    pv_old, pvc_old = _unbound(_HOT_PV), _unbound(_HOT_PVC)
+    assert validation.check("PersistentVolume", _HOT_PV) == ([], None)
+    assert validation.check("PersistentVolume", _HOT_PV, pv_old) == ([], None)
+    assert validation.check("PersistentVolumeClaim", _HOT_PVC) == ([], None)
+    assert validation.check("PersistentVolumeClaim", _HOT_PVC, pvc_old) == ([], None)
+    assert validation.check("Event", _HOT_EVENT) == ([], None)
+
+
+def test_remembered_metadata_reports_decode_errors_once_and_first():
+    bad = _edit(_edit(_HOT_PV, ("metadata", "labels"), {"k": 5}), ("metadata", "annotations"), {"a": []})
+    causes, msg = validation.check("PersistentVolume", bad, _unbound(_HOT_PV))
+    assert [c.field for c in causes] == ["metadata.labels[k]", "metadata.annotations[a]"]
+    assert msg == "json: cannot unmarshal number into Go struct field .metadata.labels[k] of type string"
+
+
+@pytest.mark.parametrize("spec,want", [
+    ({"persistentVolumeReclaimPolicy": "Recycle", "hostPath": {"path": "//"}},
+     [("FieldValueForbidden", "spec.persistentVolumeReclaimPolicy", "Forbidden: may not be 'recycle' for a hostPath mount of '/'")]),
+    ({"nfs": {"server": "s", "path": "/p"}},
+     [("FieldValueForbidden", "spec.nfs", "Forbidden: may not specify more than 1 volume type")]),
+    ({"hostPath": None, "local": {"path": "/mnt"}},
+     [("FieldValueRequired", "spec.nodeAffinity", "Required value: Local volume requires node affinity")]),
+    ({"capacity": {"storage": "0"}},
+     [("FieldValueInvalid", "spec.capacity[storage]", 'Invalid value: "0": must be greater than zero')]),
+    ({"accessModes": ["ReadWriteOncePod", "ReadWriteOnce", "Bogus"]},
+     [("FieldValueNotSupported", "spec.accessModes", 'Unsupported value: "Bogus": supported values: "ReadOnlyMany", '
+       '"ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"'),
+      ("FieldValueForbidden", "spec.accessModes", "Forbidden: may not use ReadWriteOncePod with other access modes")]),
+    ({"hostPath": {"path": "/a/../b"}},
+     [("FieldValueInvalid", "spec.hostPath.path", "Invalid value: \"/a/../b\": must not contain '..'")]),
+    ({"hostPath": {"path": "/a/..b"}}, []),
+])
+def test_pv_spec_shortcuts_keep_the_messages(spec, want):
+    obj = copy.deepcopy(_HOT_PV)
+    obj["spec"].update(spec)
+    obj["spec"] = {k: v for k, v in obj["spec"].items() if v is not None}
+    assert [(c.reason, c.field, c.message) for c in validate("PersistentVolume", obj)] == want
+
+
+def test_pvc_update_shortcuts_keep_the_messages():
+    bound_old = _HOT_PVC
+    shrink = _edit(bound_old, ("spec", "resources"), {"requests": {"storage": "500Mi"}})
+    assert [(c.reason, c.field, c.message) for c in validate("PersistentVolumeClaim", shrink, bound_old)] == [
+        ("FieldValueForbidden", "spec.resources.requests.storage", "Forbidden: field can not be less than status.capacity")]
+    grow = _edit(bound_old, ("spec", "resources"), {"requests": {"storage": "2Gi"}})
+    assert validate("PersistentVolumeClaim", grow, bound_old) == []
+    moved = _edit(bound_old, ("spec", "volumeName"), "pv-2")
+    (cause,) = validate("PersistentVolumeClaim", moved, bound_old)
+    assert cause.field == "spec" and '- \tVolumeName: "pv-1",\n+ \tVolumeName: "pv-2",' in cause.message
+    beta = _edit(_unbound(_HOT_PVC), ("metadata", "annotations"), {"volume.beta.kubernetes.io/storage-class": "old"})
+    (cause,) = validate("PersistentVolumeClaim", _edit(beta, ("metadata", "annotations"), {
+        "volume.beta.kubernetes.io/storage-class": "new"}), beta)
+    assert (cause.field, cause.message) == ("metadata.annotations.volume.beta.kubernetes.io/storage-class",
+                                            'Invalid value: "new": field is immutable')
+
+
+@pytest.mark.parametrize("spec", [
+    {}, {"resources": None}, {"resources": []}, {"resources": {"requests": None}}, {"resources": {"requests": "x"}},
+    {"resources": {"requests": {"storage": "1Gi"}}}, {"resources": {"requests": {"storage": 5, "cpu": "bad"}}},
+    {"resources": {"requests": {"storage": "bad"}}}, {"resources": {"requests": {"storage": None}}},
+    {"resources": {"requests": {"storage": 1.5}}}, {"resources": {"requests": {"storage": []}}},
+])
+def test_storage_request_reads_as_qmap_does(spec):
+    from decimal import Decimal
+    c = validation.Ctx()
+    q = (c.qmap(c.obj(spec, "resources", "spec"), "requests", "spec.resources") or {}).get("storage")
+    assert validation._storage_request(spec) == (q.value if q is not None else Decimal(0))
+
+
+@pytest.mark.parametrize("meta", [
+    None, "x", {}, {"annotations": None}, {"annotations": "x"}, {"annotations": {"k": "v"}},
+    {"annotations": {"volume.beta.kubernetes.io/storage-class": "s"}},
+    {"annotations": {"volume.beta.kubernetes.io/storage-class": 5}},
+    {"annotations": {"volume.beta.kubernetes.io/storage-class": ""}},
+])
+def test_string_annotation_reads_as_smap_does(meta):
+    key = "volume.beta.kubernetes.io/storage-class"
+    c = validation.Ctx()
+    assert validation._string_annotation(meta, key) == c.smap(meta, "annotations", "metadata").get(key)
+
+
+@pytest.mark.parametrize("spec", [
+    {}, {"hostPath": {}}, {"csi": {}, "hostPath": {}, "nfs": None}, {"local": {}, "nfs": {}, "x": 1},
+    {"flexVolume": {}, "iscsi": 3, "cephfs": {}, "awsElasticBlockStore": {}},
+])
+def test_pv_sources_keep_kubernetes_order(spec):
+    want = {k: spec.get(k) for k in validation.PV_SOURCE_KEYS if spec.get(k) is not None}
+    got = validation._pv_sources(spec)
+    assert list(got.items()) == list(want.items())
+
+
+def test_type_checks_of_many_strings_record_what_str_records():
+    parent = {"a": 1, "b": "x", "c": None, "d": [], "e": {"x": 1}}
+    one, many = validation.Ctx(), validation.Ctx()
+    for name in ("a", "b", "c", "d", "e", "f"):
+        one.str(parent, name, "p")
+    many.strs(parent, ("a", "b", "c", "d", "e", "f"), "p")
+    assert (one.decode, one.decode_msgs) == (many.decode, many.decode_msgs)
+
+
+@pytest.mark.parametrize("value", [{"storage": "1Gi"}, {"storage": "1Gx", "cpu": None, "m": 5, "x": []},
+                                   {"a": "bad", "b": "worse"}, "x", None, {}])
+def test_quantity_maps_record_bad_entries_under_their_paths(value):
+    c = validation.Ctx()
+    got = c.qmap({"capacity": value}, "capacity", "spec")
+    ref = validation.Ctx()
+    m = ref.obj({"capacity": value}, "capacity", "spec")
+    want = None if m is None else {}
+    for k, v in (m or {}).items():
+        q = ref.qty(v, f"spec.capacity[{k}]")
+        if q is not None:
+            want[k] = q
+    assert got == want and (c.decode, c.decode_msgs) == (ref.decode, ref.decode_msgs)
+
+
+@pytest.mark.parametrize("name,prefix,want", [
+    (".", False, ["may not be '.'"]), ("..", False, ["may not be '..'"]), (".", True, []), ("a/b%c", False,
+     ["may not contain '/'", "may not contain '%'"]), ("a%", True, ["may not contain '%'"]), ("ok", False, []),
+])
+def test_path_segment_names(name, prefix, want):
+    assert validation.path_segment_name(name, prefix) == want
