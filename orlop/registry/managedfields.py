@@ -221,6 +221,10 @@ class _Types:
             return MISSING
         return MISSING if value is None else value
 
+    def child_kinds(self, kind: str) -> Callable[[tuple[str, ...]], str]:
+        """``_child_kind(self, kind, ·)`` as one function: the kind of each field of a ``kind`` value."""
+        return _deduced_kind if kind == "deduced" else self.kind
+
     def item_kind(self, info: _ListInfo) -> str:
         if info.kind == "map":
             return "atomic" if info.item_atomic else "struct"
@@ -258,12 +262,26 @@ def _shape(types: _Types, kind: str, fpath: tuple[str, ...], value: Any) -> str:
     return "map" if kind == "deduced" else kind
 
 
+def _deduced_kind(fpath: tuple[str, ...]) -> str:
+    return "deduced"
+
+
 def _child_kind(types: _Types, kind: str, fpath: tuple[str, ...]) -> str:
     return "deduced" if kind == "deduced" else types.kind(fpath)
 
 
 def _is_empty(value: Any) -> bool:
     return value is _ABSENT or value is _NULL or (isinstance(value, (dict, list)) and not value)
+
+
+def _is_empty_stripped(value: Any) -> bool:
+    """``_is_empty`` of a present ``value`` once null map values are dropped."""
+    if isinstance(value, dict):
+        for v in value.values():
+            if v is not None:
+                return False
+        return True
+    return isinstance(value, list) and not value
 
 
 # --- values: Go-compatible JSON, canonical forms, ordering, display ---------------------------------------
@@ -424,6 +442,8 @@ def _item_pe(types: _Types, fpath: tuple[str, ...], info: _ListInfo, item: Any) 
                 if value is MISSING:
                     raise _ItemError(f"associative list with keys has an element that omits key field "
                                      f"{go_quote(key)} (and doesn't have default value)")
+            if type(value) in _CONTAINERS:
+                value = _strip_nulls_slow(value)    # (the compare may read objects as they came)
             fields.append((key, _canon(value)))
         return ("k", tuple(sorted(fields)))
     if isinstance(item, dict):
@@ -520,21 +540,46 @@ def _cmp(types: _Types, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, p
          cmp: _Comparison) -> None:
     if lhs is rhs:
         return
+    if lhs is _ABSENT:
+        _add_all(types, rhs, fpath, kind, path, cmp.added)
+        return
+    if rhs is _ABSENT:
+        _add_all(types, lhs, fpath, kind, path, cmp.removed)
+        return
     if type(lhs) is type(rhs) and lhs == rhs:
         if type(lhs) in _SCALARS or _same_json(lhs, rhs):
             return      # identical subtrees: nothing added, removed or modified below here
-    lshape = _shape(types, kind, fpath, lhs) if lhs is not _ABSENT else None
-    rshape = _shape(types, kind, fpath, rhs) if rhs is not _ABSENT else None
-    shape = rshape or lshape
-    if (lshape and rshape and lshape != rshape) or shape == "leaf" or (_is_empty(lhs) and _is_empty(rhs)):
-        if lhs is _ABSENT:
-            cmp.added.add(path)
-        elif rhs is _ABSENT:
-            cmp.removed.add(path)
-        elif not _equal(lhs, rhs):
+    _diff(types, lhs, rhs, fpath, kind, path, cmp)
+
+
+def _diff(types: _Types, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, path: Path,
+          cmp: _Comparison) -> None:
+    """``_cmp`` of two present values that its first tests (same object, same JSON) did not settle.
+
+    Null map values count as absent, as in null-stripped copies (``_compare_view``), so that
+    callers can compare objects as they are: the fields loop skips them, and emptiness and leaf
+    equality are those of the stripped values.  (Equal values strip to equal values: the first
+    tests hold for the stripped values whenever they hold for these.)
+    """
+    if kind == "scalar" or kind == "atomic":
+        if not _equal_stripped(lhs, rhs):   # (two leaves)
             cmp.modified.add(path)
         return
-    if shape == "assoc":
+    if type(lhs) is dict and type(rhs) is dict and kind != "list":
+        # Two structs or maps (the usual case, what _shape would say): a leaf only when both are
+        # empty, and then equal.  (Maps of nulls only are empty once stripped: the fields loop
+        # finds nothing in them either.)
+        if not lhs and not rhs:
+            return
+        _diff_fields(types, lhs, rhs, fpath, kind, path, cmp)
+        return
+    lshape = _shape(types, kind, fpath, lhs)
+    rshape = _shape(types, kind, fpath, rhs)
+    if lshape != rshape or rshape == "leaf" or (_is_empty_or_null(lhs) and _is_empty_or_null(rhs)):
+        if not _equal_stripped(lhs, rhs):
+            cmp.modified.add(path)
+        return
+    if rshape == "assoc":
         info = types.list_info(fpath)
         item_kind = types.item_kind(info)
         lorder, litems, _ = _index_items(types, fpath, info, lhs, path)
@@ -543,25 +588,123 @@ def _cmp(types: _Types, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, p
             _cmp(types, litems.get(pe, _ABSENT), ritems[pe], fpath, item_kind, path + (pe,), cmp)
         for pe in lorder:
             if pe not in ritems:
-                _cmp(types, litems[pe], _ABSENT, fpath, item_kind, path + (pe,), cmp)
-    else:
-        lmap = lhs if isinstance(lhs, dict) else {}
-        rmap = rhs if isinstance(rhs, dict) else {}
-        for key, lval in lmap.items():
-            rval = rmap.get(key, _ABSENT)
-            if lval is rval or (type(lval) is type(rval) and type(lval) in _SCALARS and lval == rval):
-                continue    # an equal scalar: nothing to record (the first test of _cmp, inlined)
+                _add_all(types, litems[pe], fpath, item_kind, path + (pe,), cmp.removed)
+        return
+    _diff_fields(types, lhs if isinstance(lhs, dict) else {}, rhs if isinstance(rhs, dict) else {}, fpath, kind,
+                 path, cmp)
+
+
+def _diff_fields(types: _Types, lmap: dict[str, Any], rmap: dict[str, Any], fpath: tuple[str, ...], kind: str,
+                 path: Path, cmp: _Comparison) -> None:
+    """The fields of two structs or maps, each compared as ``_cmp`` would (its first tests inlined);
+    a null value is an absent one.
+
+    A value that is neither a map nor a list is a leaf whatever the schema says of its field
+    (``_shape``), so such fields are settled here without looking up their kind: present on
+    one side only, the path is added or removed; on both, it is modified unless equal.
+    """
+    child_kind = types.child_kinds(kind)
+    for key, lval in lmap.items():
+        rval = rmap.get(key, _ABSENT)
+        if lval is rval:
+            continue    # (the same value, or both null)
+        if lval is None:
+            if rval is _ABSENT:
+                continue
+            lval = _ABSENT
+        elif rval is None:
+            rval = _ABSENT
+        ltype, rtype = type(lval), type(rval)
+        if ltype is rtype and lval == rval and (ltype in _SCALARS or _same_json(lval, rval)):
+            continue    # an equal subtree: nothing to record
+        if ltype not in _CONTAINERS and rtype not in _CONTAINERS:
+            # Two leaves (or a leaf and nothing).
+            if lval is _ABSENT:
+                cmp.added.add(path + (("f", key),))
+            elif rval is _ABSENT:
+                cmp.removed.add(path + (("f", key),))
+            elif not _equal(lval, rval):
+                cmp.modified.add(path + (("f", key),))
+            continue
+        cfpath = fpath + (key,)
+        if rval is _ABSENT:
+            _add_all(types, lval, cfpath, child_kind(cfpath), path + (("f", key),), cmp.removed)
+        elif lval is _ABSENT:
+            _add_all(types, rval, cfpath, child_kind(cfpath), path + (("f", key),), cmp.added)
+        else:
+            _diff(types, lval, rval, cfpath, child_kind(cfpath), path + (("f", key),), cmp)
+    for key, rval in rmap.items():
+        if key not in lmap and rval is not None:
+            if type(rval) not in _CONTAINERS:
+                cmp.added.add(path + (("f", key),))
+                continue
             cfpath = fpath + (key,)
-            _cmp(types, lval, rval, cfpath, _child_kind(types, kind, cfpath), path + (("f", key),), cmp)
-        for key, rval in rmap.items():
-            if key not in lmap:
-                cfpath = fpath + (key,)
-                _cmp(types, _ABSENT, rval, cfpath, _child_kind(types, kind, cfpath), path + (("f", key),), cmp)
+            _add_all(types, rval, cfpath, child_kind(cfpath), path + (("f", key),), cmp.added)
+
+
+def _equal_stripped(a: Any, b: Any) -> bool:
+    """``_equal`` of null-stripped copies of ``a`` and ``b``."""
+    if type(a) in _CONTAINERS or type(b) in _CONTAINERS:
+        return _equal(_strip_nulls_slow(a), _strip_nulls_slow(b))
+    return _equal(a, b)
+
+
+_CONTAINERS = (dict, list)
+
+
+def _is_empty_or_null(value: Any) -> bool:
+    """``_is_empty`` of a null-stripped copy of ``value``."""
+    return value is _ABSENT or value is _NULL or _is_empty_stripped(value)
+
+
+def _add_all(types: _Types, value: Any, fpath: tuple[str, ...], kind: str, path: Path, out: set[Path]) -> None:
+    """``_cmp`` with one side absent: ``value``'s whole subtree is added (or removed), into ``out``.
+
+    The same recursion as ``_cmp`` when ``lhs`` (or ``rhs``) is ``_ABSENT``, without its two-sided
+    tests: a leaf or an empty value is one path; an associative list adds its items (by key) and
+    itself; a struct or map adds its fields and itself.  Null map values are skipped, as if they
+    had been stripped (``_compare_view``): creates walk the request object as it came.
+    """
+    if kind == "scalar" or kind == "atomic":
+        out.add(path)
+        return
+    if kind == "list":
+        if type(value) is not list or not value:
+            out.add(path)       # (a null list from a zero object, an empty list or not a list)
+            return
+        info = types.list_info(fpath)
+        if info.kind == "atomic":
+            out.add(path)
+            return
+        item_kind = types.item_kind(info)
+        order, by_pe, _ = _index_items(types, fpath, info, value, path)
+        for pe in order:
+            _add_all(types, by_pe[pe], fpath, item_kind, path + (pe,), out)
+        if path:
+            out.add(path)
+        return
+    if type(value) is not dict:
+        out.add(path)           # a leaf (or a null from a zero object, empty)
+        return
+    # (A child that is neither a map nor a list is a leaf whatever its kind: one path.)
+    if kind == "deduced":
+        for key, child in value.items():
+            if child is not None:
+                if type(child) in _CONTAINERS:
+                    _add_all(types, child, fpath, "deduced", path + (("f", key),), out)
+                else:
+                    out.add(path + (("f", key),))
+    else:
+        child_kind = types.child_kinds(kind)
+        for key, child in value.items():
+            if child is not None:
+                if type(child) in _CONTAINERS:
+                    cfpath = fpath + (key,)
+                    _add_all(types, child, cfpath, child_kind(cfpath), path + (("f", key),), out)
+                else:
+                    out.add(path + (("f", key),))
     if path:
-        if lhs is _ABSENT:
-            cmp.added.add(path)
-        elif rhs is _ABSENT:
-            cmp.removed.add(path)
+        out.add(path)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -734,8 +877,8 @@ _DECODED: dict[bytes, FieldSet] = {}
 _ENCODED: dict[FieldSet, bytes] = {}
 
 
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(cache) >= _FIELDS_CACHE_MAX:
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int = _FIELDS_CACHE_MAX) -> None:
+    if len(cache) >= limit:
         try:
             del cache[next(iter(cache))]    # the oldest entry
         except (KeyError, RuntimeError, StopIteration):
@@ -946,12 +1089,40 @@ class _DecodeError(ValueError):
     pass
 
 
+# Decoded managedFields lists by their JSON bytes: an object's list is decoded on every write to it,
+# and objects written in the same second by the same managers have the same list.
+_MANAGERS_CACHE_MAX = 1024
+_MANAGERS: dict[bytes, Managers] = {}
+# Bytes stand for the list only when it holds nothing but JSON types (no datetimes, dataclasses or
+# subclasses that orjson would write as strings or objects).
+_JSON_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
 def _decode_managers(entries: Any) -> Managers:
-    """Kubernetes' DecodeManagedFields: the wire list as manager -> entry (later entries win)."""
+    """Kubernetes' DecodeManagedFields: the wire list as manager -> entry (later entries win).
+
+    Remembered by the list's JSON bytes (the same bytes, the same managers; errors are not
+    remembered); each caller gets a dict of its own.
+    """
     if entries is None:
         return {}
     if not isinstance(entries, list):
         raise _DecodeError("managedFields must be a list")
+    try:
+        data: bytes | None = orjson.dumps(entries, option=_JSON_ONLY)
+    except TypeError:
+        data = None     # (not plain JSON: decoded every time)
+    if data is not None:
+        hit = _MANAGERS.get(data)
+        if hit is not None:
+            return dict(hit)
+    out = _decode_entries(entries)
+    if data is not None:
+        _remember(_MANAGERS, data, dict(out), _MANAGERS_CACHE_MAX)
+    return out
+
+
+def _decode_entries(entries: list[Any]) -> Managers:
     out: Managers = {}
     for i, e in enumerate(entries):
         if not isinstance(e, dict):
@@ -989,26 +1160,75 @@ def _seconds(time: str | None) -> int:
         return 0
 
 
-def _encode_managers(managers: Managers) -> list[dict[str, Any]]:
-    """The wire list, sorted as Kubernetes sorts it (Apply first, then by time, manager, version)."""
-    entries = []
+def _encode_entry(key: _Key, entry: _Entry) -> dict[str, Any]:
+    """One wire entry (a new dict)."""
+    e: dict[str, Any] = {}
+    if key.manager:
+        e["manager"] = key.manager
+    e["operation"] = "Apply" if entry.applied else "Update"
+    if entry.api_version:
+        e["apiVersion"] = entry.api_version
+    if entry.time:
+        e["time"] = entry.time
+    e["fieldsType"] = "FieldsV1"
+    e["fieldsV1"] = _encode_fields_cached(entry.fields)
+    if key.subresource:
+        e["subresource"] = key.subresource
+    return e
+
+
+# The JSON of whole wire entries, by (manager, entry): the same entry is encoded for many objects
+# (same fields, same second) and again in the other half of a spec+status write.
+_ENTRIES: dict[tuple[_Key, _Entry], bytes] = {}
+
+
+def _encode_managers(managers: Managers, reuse: Mapping[tuple[_Key, _Entry], dict[str, Any]] | None = None,
+                     made: dict[tuple[_Key, _Entry], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The wire list, sorted as Kubernetes sorts it (Apply first, then by time, manager, version).
+
+    Each entry's JSON is remembered by (key, entry) and the list is read back from their bytes
+    in one go: new dicts every time, as ``_encode_entry`` would build them, except the ones
+    ``reuse`` has for an entry (dicts this module made for another object of the same write).
+    ``made``, when given, gets each (key, entry) -> its dict.  The sort key is the wire entry's
+    (operation, time, manager, apiVersion, subresource), read from key and entry.  No two
+    entries share it (one entry per manager key, which holds the manager, the subresource and,
+    for Update entries, the entry's apiVersion), so the order of ``managers`` never matters.
+    """
+    ordered: list[tuple[tuple[str, int, str, str, str], tuple[_Key, _Entry], Any]] = []
     for key, entry in managers.items():
-        e: dict[str, Any] = {}
-        if key.manager:
-            e["manager"] = key.manager
-        e["operation"] = "Apply" if entry.applied else "Update"
-        if entry.api_version:
-            e["apiVersion"] = entry.api_version
-        if entry.time:
-            e["time"] = entry.time
-        e["fieldsType"] = "FieldsV1"
-        e["fieldsV1"] = _encode_fields_cached(entry.fields)
-        if key.subresource:
-            e["subresource"] = key.subresource
-        entries.append(e)
-    entries.sort(key=lambda e: (e["operation"], _seconds(e.get("time")), e.get("manager", ""),
-                                e.get("apiVersion", ""), e.get("subresource", "")))
+        pair = (key, entry)
+        hit = reuse.get(pair) if reuse is not None else None
+        if hit is not None:
+            ordered.append((_sort_key(key, entry), pair, hit))
+            continue
+        if not isinstance(entry.fields, frozenset):
+            ordered.append((_sort_key(key, entry), pair, orjson.dumps(_encode_entry(key, entry))))
+            continue
+        data = _ENTRIES.get(pair)
+        if data is None:
+            data = orjson.dumps(_encode_entry(key, entry))
+            _remember(_ENTRIES, pair, data)
+        ordered.append((_sort_key(key, entry), pair, data))
+    if len(ordered) > 1:
+        ordered.sort(key=_first)
+    fresh = [data for _, _, data in ordered if type(data) is bytes]
+    entries: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(fresh) + b"]") if fresh else []
+    if len(fresh) < len(ordered):
+        decoded = iter(entries)
+        entries = [next(decoded) if type(data) is bytes else data for _, _, data in ordered]
+    if made is not None:
+        for (_, pair, _), e in zip(ordered, entries, strict=True):
+            made[pair] = e
     return entries
+
+
+def _sort_key(key: _Key, entry: _Entry) -> tuple[str, int, str, str, str]:
+    return ("Apply" if entry.applied else "Update", _seconds(entry.time or None), key.manager,
+            entry.api_version or "", key.subresource)
+
+
+def _first(item: tuple[Any, ...]) -> Any:
+    return item[0]
 
 
 _STRIP_META: FieldSet = frozenset(
@@ -1093,31 +1313,92 @@ def _compare_view(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _raw_view(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the top level and of ``metadata`` of ``obj``, without ``metadata.managedFields``.
+
+    For comparing only: the compare (``_cmp``) counts null map values as absent, so that it
+    finds what it finds in ``_compare_view(obj)`` without a null-stripped copy; whatever else
+    reads it strips it (``_strip_nulls``) first.
+    """
+    out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    return out
+
+
+def _take_rv(live: dict[str, Any], changed: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Take ``metadata.resourceVersion`` out of both views (their own metadata dicts): (old, new),
+    ``_ABSENT`` for a missing or null one; None when neither has one, or one metadata is no object."""
+    live_meta, changed_meta = live.get("metadata"), changed.get("metadata")
+    if not isinstance(live_meta, dict) or not isinstance(changed_meta, dict):
+        return None
+    old, new = live_meta.pop("resourceVersion", None), changed_meta.pop("resourceVersion", None)
+    if old is None and new is None:
+        return None
+    return (_ABSENT if old is None else old, _ABSENT if new is None else new)
+
+
+def _same_stripped(live: Any, changed: Any, rv: tuple[Any, Any] | None) -> bool:
+    """Whether views (with ``rv`` taken out of them) are equal once null-stripped, ``rv`` too."""
+    return (_strip_nulls(live) == _strip_nulls(changed)
+            and (rv is None or _strip_nulls(rv[0]) == _strip_nulls(rv[1])))
+
+
 def _compare_with_rv(types: _Types, old: Any, new: Any, rv: tuple[Any, Any] | None) -> _Comparison:
     """``_compare``, with ``metadata.resourceVersion`` (taken out of both objects) compared on its own."""
     cmp = _compare(types, old, new)
     if rv is not None:
-        # The leaf _cmp would have compared inside metadata (present on both sides).
-        if rv[0] is _ABSENT:
-            if rv[1] is not _ABSENT:
-                cmp.added.add(_RV_PATH)
-        elif rv[1] is _ABSENT:
-            cmp.removed.add(_RV_PATH)
-        elif not _equal(rv[0], rv[1]):
-            cmp.modified.add(_RV_PATH)
+        _compare_rv(rv, cmp)
     return cmp
+
+
+def _compare_rv(rv: tuple[Any, Any], cmp: _Comparison) -> None:
+    # What the leaf _cmp would have found inside metadata (present on both sides).
+    if rv[0] is _ABSENT:
+        if rv[1] is not _ABSENT:
+            cmp.added.add(_RV_PATH)
+    elif rv[1] is _ABSENT:
+        cmp.removed.add(_RV_PATH)
+    elif not _equal_stripped(rv[0], rv[1]):
+        cmp.modified.add(_RV_PATH)
+
+
+def _compare_split(types: _Types, live: dict[str, Any], changed: dict[str, Any], rv: tuple[Any, Any] | None,
+                   name: str) -> tuple[_Comparison, _Comparison]:
+    """``_compare_with_rv(live, changed, rv)`` as two: the changes outside top-level field ``name``, and
+    those inside it (the paths that do or do not start with ``("f", name)``).
+
+    The root loop is ``_diff_fields``' loop over the fields of two structs (what ``_cmp`` does
+    with two objects: their equality test and empty-struct case find nothing that the loop would
+    not), sending each top-level field's changes to its side.
+    """
+    outside, inside = _Comparison(set(), set(), set()), _Comparison(set(), set(), set())
+    kind = types.kind
+    for key, lval in live.items():
+        rval = changed.get(key)
+        _cmp(types, _ABSENT if lval is None else lval, _ABSENT if rval is None else rval, (key,), kind((key,)),
+             (("f", key),), inside if key == name else outside)
+    for key, rval in changed.items():
+        if key not in live and rval is not None:
+            _add_all(types, rval, (key,), kind((key,)), (("f", key),), (inside if key == name else outside).added)
+    if rv is not None:
+        _compare_rv(rv, outside)    # (metadata.resourceVersion is outside any other top-level field)
+    return outside, inside
 
 
 def _update_managers(types: _Types, old: Any, new: Any, managers: Managers, workflow: _Key | None,
                      force: bool, ignored: FieldSet,
                      rv: tuple[Any, Any] | None = None,
-                     compared: _Comparison | None = None) -> tuple[Managers, _Comparison]:
+                     compared: _Comparison | None = None, excluded: bool = False) -> tuple[Managers, _Comparison]:
     """smd Updater.update: take changed fields away from the other managers, or report conflicts.
 
-    ``compared``: the comparison of ``old`` and ``new`` when the caller has made it already.
+    ``compared``: the comparison of ``old`` and ``new`` when the caller has made it already;
+    ``excluded``: it holds no path of ``ignored`` already (excluding them again would change nothing).
     """
     cmp = compared if compared is not None else _compare_with_rv(types, old, new, rv)
-    cmp = cmp.exclude(ignored)
+    if not excluded:
+        cmp = cmp.exclude(ignored)
     changed = cmp.modified | cmp.added
     conflicts: dict[_Key, set[Path]] = {}
     for key, entry in managers.items():
@@ -1198,13 +1479,13 @@ def _cap_update_managers(managers: Managers) -> Managers:
 
 def _record_update(types: _Types, old: Any, new: Any, managers: Managers, manager: str, api_version: str,
                    subresource: str, now: str, ignored: FieldSet, rv: tuple[Any, Any] | None = None,
-                   compared: _Comparison | None = None) -> Managers:
+                   compared: _Comparison | None = None, excluded: bool = False) -> Managers:
     """The apiserver's Update chain below decoding: ownership of what changed from old to new.
 
     ``rv``: (old, new) ``metadata.resourceVersion`` when the caller took it out of both objects;
-    ``compared``: their comparison, when the caller has made it.
+    ``compared``: their comparison, when the caller has made it (``excluded``: without ``ignored``).
     """
-    managers, cmp = _update_managers(types, old, new, managers, None, True, ignored, rv, compared)
+    managers, cmp = _update_managers(types, old, new, managers, None, True, ignored, rv, compared, excluded)
     # (cmp comes back without the ignored paths already: no need to take them out again.)
     current = (cmp.modified | cmp.added) - cmp.removed - _STRIP_META
     if current:
@@ -1215,12 +1496,15 @@ def _record_update(types: _Types, old: Any, new: Any, managers: Managers, manage
     return _cap_update_managers(managers)
 
 
-def _set_managed_fields(obj: dict[str, Any], managers: Managers) -> None:
+def _set_managed_fields(obj: dict[str, Any], managers: Managers,
+                        reuse: Mapping[tuple[_Key, _Entry], dict[str, Any]] | None = None,
+                        made: dict[tuple[_Key, _Entry], dict[str, Any]] | None = None) -> None:
+    """``obj``'s managedFields: the encoding of ``managers`` (see ``_encode_managers``), none for none."""
     meta = obj.get("metadata")
     if managers:
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
-        meta["managedFields"] = _encode_managers(managers)
+        meta["managedFields"] = _encode_managers(managers, reuse, made)
     elif isinstance(meta, dict):
         meta.pop("managedFields", None)
 
@@ -1230,7 +1514,8 @@ def _keep_if_only_timestamps(old: Mapping[str, Any] | None, new: dict[str, Any],
     """IgnoreManagedFieldsTimestampsTransformer: a no-op write keeps the old managedFields as they were.
 
     ``same()``, when given, says whether old and new are equal apart from managedFields (the
-    caller has compared them already).
+    caller's cheaper way to tell); it is asked last, only when the entries are the same but for
+    their times (both tests must hold, so their order changes nothing).
     """
     old_meta = old.get("metadata") if old is not None else None
     new_meta = new.get("metadata")
@@ -1243,11 +1528,12 @@ def _keep_if_only_timestamps(old: Mapping[str, Any] | None, new: dict[str, Any],
     def untimed(entries: list[Any]) -> list[Any]:
         return [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e for e in entries]
 
-    if same is not None and not same():
-        return      # the cheaper of the two tests first (both must hold)
     if untimed(old_mf) != untimed(new_mf):
-        return
-    if same is None and _without_managed_fields(old) != _without_managed_fields(new):
+        return      # (the usual case: a write that changed something changed its entry)
+    if same is not None:
+        if not same():
+            return
+    elif _without_managed_fields(old) != _without_managed_fields(new):
         return
     new_meta["managedFields"] = copy.deepcopy(old_mf)
 
@@ -1291,6 +1577,10 @@ def record_update(old: Mapping[str, Any] | None, new: dict[str, Any], *, manager
     old_entries = old_meta.get("managedFields") if isinstance(old_meta, dict) else None
     new_meta = new.get("metadata")
     new_entries = new_meta.get("managedFields") if isinstance(new_meta, dict) else None
+    if old is None and new_entries is None:
+        # A create without managedFields (the usual one): no managers, whichever way they are read.
+        _record_create(types, new, manager, api_version, subresource, now, ignored)
+        return
 
     if subresource:
         managers = _decode_or_empty(old_entries)
@@ -1308,24 +1598,107 @@ def record_update(old: Mapping[str, Any] | None, new: dict[str, Any], *, manager
         # Tracking stopped (or never started): only an apply starts it again.
         _set_managed_fields(new, {})
         return
+    if old is None and not managers:
+        _record_create(types, new, manager, api_version, subresource, now, ignored)
+        return
+    _record_update_general(types, old, new, managers, manager, api_version, subresource, now, ignored)
 
-    live = _compare_view(old) if old is not None else _compare_view(_zero_object(types.gvk))
-    changed = _compare_view(new)
+
+def _record_update_general(types: _Types, old: Mapping[str, Any] | None, new: dict[str, Any], managers: Managers,
+                           manager: str, api_version: str, subresource: str, now: str, ignored: FieldSet) -> None:
+    """record_update once the managers are known: compare views of ``old`` (or the zero object) and ``new``."""
+    live = _raw_view(old) if old is not None else _compare_view(_zero_object(types.gvk))
+    changed = _raw_view(new)
     # resourceVersion (never owned) is compared on its own, so that equal metadata is equal
     # as a whole (a client's update carries it, the stored object does not).  Both views have
     # metadata of their own: popping from them touches neither object.
-    rv: tuple[Any, Any] | None = None
-    live_meta, changed_meta = live.get("metadata"), changed.get("metadata")
-    if isinstance(live_meta, dict) and isinstance(changed_meta, dict) and \
-            ("resourceVersion" in live_meta or "resourceVersion" in changed_meta):
-        rv = (live_meta.pop("resourceVersion", _ABSENT), changed_meta.pop("resourceVersion", _ABSENT))
+    rv = _take_rv(live, changed)
     result = _record_update(types, live, changed, managers, manager, api_version, subresource, now, ignored, rv)
     _set_managed_fields(new, result)
     if old is not None:
-        _keep_if_only_timestamps(old, new, lambda: live == changed and (rv is None or rv[0] == rv[1]))
+        _keep_if_only_timestamps(old, new, lambda: _same_stripped(live, changed, rv))
 
 
-_STATUS_FIELD = ("f", "status")
+def _record_create(types: _Types, new: dict[str, Any], manager: str, api_version: str, subresource: str,
+                   now: str, ignored: FieldSet) -> None:
+    """``_record_update_general(None, new, {})`` (a create that carries no managedFields to keep), directly.
+
+    The general path compares null-stripped copies of the zero object and of ``new`` and keeps
+    the added and modified paths.  Here ``_created_fields`` walks ``new`` as it is instead (null
+    map values skipped as the copy would have dropped them, without ``metadata.managedFields`` as
+    the copy) and collects the same paths; what the general path adds on top cannot change the
+    result: removed paths (zero-object fields ``new`` lacks) are never in the added or modified
+    set, there are no other managers to take fields from, and ``metadata.resourceVersion`` is in
+    ``_STRIP_META``.  Reset fields at the top level are not walked at all (the same as taking
+    their paths out afterwards).
+    """
+    obj: Mapping[str, Any] = new
+    meta = new.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        obj = {**new, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    fields: set[Path] = set()
+    top = _top_level_names(ignored)
+    _created_fields(types, _zero_object(types.gvk), obj, (), "struct", (), fields, top or ())
+    fields -= _STRIP_META
+    if ignored and top is None:
+        fields = _recursive_difference(fields, ignored)
+    if not fields:
+        _set_managed_fields(new, {})
+        return
+    key = _key(manager or "unknown", "Update", api_version, subresource)
+    _set_managed_fields(new, {key: _Entry(frozenset(fields), api_version, False, now)})
+
+
+def _top_level_names(ignored: FieldSet) -> frozenset[str] | None:
+    """The field names of ``ignored`` when it holds only top-level fields (as the default reset
+    fields do): leaving those fields' subtrees out of a walk is its ``_recursive_difference``."""
+    if ignored in _TOP_LEVEL_NAMES:
+        return _TOP_LEVEL_NAMES[ignored]
+    names = frozenset(path[0][1] for path in ignored if len(path) == 1 and path[0][0] == "f")
+    hit = names if len(names) == len(ignored) else None
+    if len(_TOP_LEVEL_NAMES) >= 64:
+        _TOP_LEVEL_NAMES.clear()        # (a pure memo: a few reset-field sets in practice)
+    _TOP_LEVEL_NAMES[ignored] = hit
+    return hit
+
+
+_TOP_LEVEL_NAMES: dict[FieldSet, frozenset[str] | None] = {}
+
+
+def _created_fields(types: _Types, zero: Any, value: Any, fpath: tuple[str, ...], kind: str, path: Path,
+                    out: set[Path], skip: Iterable[str] = ()) -> None:
+    """``_cmp(zero, value)``'s added and modified paths, into ``out``, where ``zero`` is (part of) a zero
+    object (dicts of dicts, or ``_NULL``) and ``value`` the request object as it came (with nulls).
+    Fields named in ``skip`` (at this level) are left out."""
+    lshape = _shape(types, kind, fpath, zero)
+    rshape = _shape(types, kind, fpath, value)
+    if lshape != rshape or rshape == "leaf" or (_is_empty(zero) and _is_empty_stripped(value)):
+        if not _equal(zero, _strip_nulls_slow(value)):
+            out.add(path)
+        return
+    if rshape == "assoc":
+        # The zero side is a null list (a dict would have been a "leaf"): every item is added.
+        info = types.list_info(fpath)
+        item_kind = types.item_kind(info)
+        order, by_pe, _ = _index_items(types, fpath, info, value, path)
+        for pe in order:
+            _add_all(types, by_pe[pe], fpath, item_kind, path + (pe,), out)
+        return
+    lmap = zero if isinstance(zero, dict) else {}
+    child_kind = types.child_kinds(kind)
+    for key, child in value.items():
+        if child is None or key in skip:
+            continue        # (dropped by the null-stripped copy; or left out)
+        if type(child) not in _CONTAINERS:
+            # A leaf whatever its kind, added (or, over a zero map, modified): one path.
+            out.add(path + (("f", key),))
+            continue
+        cfpath = fpath + (key,)
+        if key in lmap:
+            _created_fields(types, lmap[key], child, cfpath, child_kind(cfpath), path + (("f", key),), out)
+        else:
+            _add_all(types, child, cfpath, child_kind(cfpath), path + (("f", key),), out)
+    # (zero fields that ``value`` lacks are removed, never owned: nothing to collect for them.)
 
 
 def record_update_and_status(old: Mapping[str, Any], main: dict[str, Any], new: dict[str, Any], *, manager: str,
@@ -1335,8 +1708,11 @@ def record_update_and_status(old: Mapping[str, Any], main: dict[str, Any], new: 
 
     For one write that stands for two (the main resource, then ``/status``): ``main`` is ``new``
     with ``old``'s status.  ``main`` gets the managedFields of the first write, ``new`` those of
-    both.  ``main`` and ``new`` differ only in ``status``, so the main write's changes are the
-    changes from ``old`` to ``new`` outside ``status``, and the status write's those inside it.
+    both (entries of both lists that are the same may be the same dicts).  ``main`` and ``new``
+    differ only in ``status``, so the main write's changes are the changes from ``old`` to
+    ``new`` outside ``status``, and the status write's those inside it.  The status write starts
+    from the managers the main write left (not decoded again from ``main``'s list when that is
+    their encoding).
     """
     types = _types_for(None, gvk)
     old_meta = old.get("metadata")
@@ -1358,36 +1734,41 @@ def record_update_and_status(old: Mapping[str, Any], main: dict[str, Any], new: 
         _set_managed_fields(main, {})
         _set_managed_fields(new, {})
         return
-    live, changed = _compare_view(old), _compare_view(new)
-    rv: tuple[Any, Any] | None = None
-    live_meta, changed_meta = live.get("metadata"), changed.get("metadata")
-    if isinstance(live_meta, dict) and isinstance(changed_meta, dict) and \
-            ("resourceVersion" in live_meta or "resourceVersion" in changed_meta):
-        rv = (live_meta.pop("resourceVersion", _ABSENT), changed_meta.pop("resourceVersion", _ABSENT))
-    cmp = _compare_with_rv(types, live, changed, rv)
-    parts: dict[bool, _Comparison] = {False: _Comparison(set(), set(), set()), True: _Comparison(set(), set(), set())}
-    for src, dst in ((cmp.added, "added"), (cmp.modified, "modified"), (cmp.removed, "removed")):
-        for path in src:
-            getattr(parts[path[:1] == (_STATUS_FIELD,)], dst).add(path)
+    live, changed = _raw_view(old), _raw_view(new)
+    rv = _take_rv(live, changed)
+    # One comparison, split at the top level: the changes outside status are the main write's
+    # (which resets status: they hold nothing it ignores), those inside it the status write's
+    # (which resets spec: likewise).
+    main_cmp, status_cmp = _compare_split(types, live, changed, rv, "status")
     result = _record_update(types, live, changed, managers, manager, api_version, "", now,
-                            _reset_set(None, ""), rv, parts[False])
-    _set_managed_fields(main, result)
-    live_status, changed_status = live.get("status", _ABSENT), changed.get("status", _ABSENT)
+                            _reset_set(None, ""), rv, main_cmp, excluded=True)
+    made: dict[tuple[_Key, _Entry], dict[str, Any]] = {}
+    _set_managed_fields(main, result, made=made)
+    encoded = main["metadata"]["managedFields"] if result else None
 
     def main_same() -> bool:
-        return ({k: v for k, v in live.items() if k != "status"} == {k: v for k, v in changed.items() if k != "status"}
-                and (rv is None or rv[0] == rv[1]))
+        return _same_stripped({k: v for k, v in live.items() if k != "status" and v is not None},
+                              {k: v for k, v in changed.items() if k != "status" and v is not None}, rv)
     _keep_if_only_timestamps(old, main, main_same)
     # --- the status write (record_update of main -> new with subresource "status")
     main_meta = main.get("metadata")
-    managers = _decode_or_empty(main_meta.get("managedFields") if isinstance(main_meta, dict) else None)
+    stored = main_meta.get("managedFields") if isinstance(main_meta, dict) else None
+    if stored is encoded and all(entry.api_version for entry in result.values()):
+        # main's managedFields are still the encoding of ``result`` (not the old ones kept for a
+        # no-op write): decoding them would give ``result`` back.  (An entry's empty time would
+        # come back as None: both mean "no time" everywhere.  An empty apiVersion would not
+        # decode: those go the long way.)  Entries the status write leaves as they are get the
+        # same dicts in ``new`` as in ``main`` (which stands for a write of its own only here).
+        managers, reuse = result, made
+    else:
+        managers, reuse = _decode_or_empty(stored), None
     if not managers:
         _set_managed_fields(new, {})
         return
     result = _record_update(types, live, changed, managers, manager, api_version, "status", now,
-                            _reset_set(None, "status"), None, parts[True])
-    _set_managed_fields(new, result)
-    _keep_if_only_timestamps(main, new, lambda: live_status == changed_status)
+                            _reset_set(None, "status"), None, status_cmp, excluded=True)
+    _set_managed_fields(new, result, reuse)
+    _keep_if_only_timestamps(main, new, lambda: _same_stripped(live.get("status"), changed.get("status"), None))
 
 
 # --- public: apply ---------------------------------------------------------------------------------------

@@ -1140,3 +1140,378 @@ def test_record_update_and_status_is_the_two_writes_it_stands_for(name: str, gvk
     assert main1["metadata"].get("managedFields") == main2["metadata"].get("managedFields")
     assert obj1["metadata"].get("managedFields", "absent") == obj2["metadata"].get("managedFields", "absent")
     assert obj1 == obj2
+
+
+# --- fast paths against the general computation -----------------------------------------------------------
+
+def _ref_cmp(types: Any, lhs: Any, rhs: Any, fpath: tuple[str, ...], kind: str, path: tuple[Any, ...],
+             cmp: Any) -> None:
+    """smd Compare as this module first wrote it (two-sided at every node, on null-stripped values): the
+    oracle for the one-sided, null-aware walks (_add_all, _diff, _created_fields)."""
+    if lhs is rhs:
+        return
+    lshape = mf._shape(types, kind, fpath, lhs) if lhs is not mf._ABSENT else None
+    rshape = mf._shape(types, kind, fpath, rhs) if rhs is not mf._ABSENT else None
+    shape = rshape or lshape
+    if (lshape and rshape and lshape != rshape) or shape == "leaf" or (mf._is_empty(lhs) and mf._is_empty(rhs)):
+        if lhs is mf._ABSENT:
+            cmp.added.add(path)
+        elif rhs is mf._ABSENT:
+            cmp.removed.add(path)
+        elif not mf._equal(lhs, rhs):
+            cmp.modified.add(path)
+        return
+    if shape == "assoc":
+        info = types.list_info(fpath)
+        item_kind = types.item_kind(info)
+        lorder, litems, _ = mf._index_items(types, fpath, info, lhs, path)
+        rorder, ritems, _ = mf._index_items(types, fpath, info, rhs, path)
+        for pe in rorder:
+            _ref_cmp(types, litems.get(pe, mf._ABSENT), ritems[pe], fpath, item_kind, path + (pe,), cmp)
+        for pe in lorder:
+            if pe not in ritems:
+                _ref_cmp(types, litems[pe], mf._ABSENT, fpath, item_kind, path + (pe,), cmp)
+    else:
+        lmap = lhs if isinstance(lhs, dict) else {}
+        rmap = rhs if isinstance(rhs, dict) else {}
+        for key in list(lmap) + [k for k in rmap if k not in lmap]:
+            cfpath = fpath + (key,)
+            _ref_cmp(types, lmap.get(key, mf._ABSENT), rmap.get(key, mf._ABSENT), cfpath,
+                     mf._child_kind(types, kind, cfpath), path + (("f", key),), cmp)
+    if path:
+        if lhs is mf._ABSENT:
+            cmp.added.add(path)
+        elif rhs is mf._ABSENT:
+            cmp.removed.add(path)
+
+
+def _ref_compare(gvk: Any, lhs: Any, rhs: Any) -> tuple[set[Any], set[Any], set[Any]]:
+    cmp = mf._Comparison(set(), set(), set())
+    _ref_cmp(mf._Types(mf._default_schema(), gvk), lhs, rhs, (), "struct", (), cmp)
+    return cmp.added, cmp.modified, cmp.removed
+
+
+POD = ("", "v1", "Pod")
+WIDGET = ("example.com", "v1", "Widget")
+_POD_FULL = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+             "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                                      "env": [{"name": "X", "value": "1"}]}],
+                      "tolerations": [{"key": "k", "operator": "Exists"}], "volumes": [{"name": "v", "emptyDir": {}}]},
+             "status": {"phase": "Running"}}
+
+
+def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy of ``base`` with top-level fields replaced (None values kept: they are the point)."""
+    out = copy.deepcopy(base)
+    out.update(copy.deepcopy(changes))
+    return out
+
+
+_PV_BASE = {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pv", "uid": "u", "finalizers": ["kubernetes.io/pv-protection"]},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/x"}},
+            "status": {"phase": "Pending"}}
+
+# (name, gvk, object): created as they are (nulls, odd types and all).
+CREATE_CASES: list[tuple[str, Any, dict[str, Any]]] = [
+    ("pv", PV, _PV_BASE),
+    ("pvc with finalizers and annotations", PVC,
+     {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+      "metadata": {"name": "c", "namespace": "d", "uid": "u", "creationTimestamp": T0,
+                   "finalizers": ["kubernetes.io/pvc-protection"], "annotations": {"a": "b"}},
+      "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+               "storageClassName": "bench", "volumeMode": "Filesystem", "volumeName": "pv-1"}}),
+    ("pod: list maps and sets over a null containers list", POD, _POD_FULL),
+    ("pod without containers", POD, _with(_POD_FULL, spec={"containers": []})),
+    ("pod with containers not a list", POD, _with(_POD_FULL, spec={"containers": {"a": 1}})),
+    ("statefulset", STS, {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
+                          "spec": {"replicas": 1, "template": {"metadata": {"labels": {"a": "b"}},
+                                                               "spec": {"containers": [{"name": "c"}]}},
+                                   "volumeClaimTemplates": [{"metadata": {"name": "d"}, "spec": {}}]}}),
+    ("service ports by port and protocol", SVC, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                                                 "spec": {"ports": [{"port": 80}, {"port": 80, "protocol": "UDP"}]}}),
+    ("custom kind: everything deduced", WIDGET, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                                  "metadata": {"name": "w", "labels": {"a": None}},
+                                                  "spec": {"x": {"y": [1, None]}, "z": None, "e": {}}}),
+    ("custom kind with managedFields left in", WIDGET,
+     {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "managedFields": [{}]},
+      "spec": {"a": 1}}),
+    ("nulls everywhere", PV, _with(_PV_BASE, metadata={"name": "pv", "labels": None, "annotations": {"a": None}},
+                                   spec={"capacity": None, "hostPath": {"path": None}, "accessModes": [None]},
+                                   status=None)),
+    ("list-map key values with nulls inside", SVC,
+     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+      "spec": {"ports": [{"port": {"a": None}, "protocol": "TCP"}, {"port": {}, "protocol": "TCP"}]}}),
+    ("duplicates and keyless items", POD,
+     _with(_POD_FULL, spec={"containers": [{"name": "c"}, {"name": "c", "image": "x"}, {"image": "y"}, None, 3],
+                            "tolerations": [{"key": "k"}, {"key": "k"}]})),
+    ("wrong types", PV, _with(_PV_BASE, metadata="x", spec=["a"], status="Bound")),
+    ("status equal to the zero status", PV, _with(_PV_BASE, status={})),
+    ("empty object", PV, {}),
+    ("spec only nulls", PVC, {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c"},
+                              "spec": {"resources": {"requests": None}, "volumeName": None}}),
+    ("bools, ints and floats", PV, _with(_PV_BASE, spec={"capacity": {"storage": 1.0}, "x": True, "y": [1, 1.5]})),
+]
+
+
+@pytest.mark.parametrize("subresource", ["", "status"])
+@pytest.mark.parametrize(("name", "gvk", "obj"), CREATE_CASES, ids=[c[0] for c in CREATE_CASES])
+def test_create_fast_path_is_the_general_path(name: str, gvk: Any, obj: dict[str, Any], subresource: str) -> None:
+    fast, slow = copy.deepcopy(obj), copy.deepcopy(obj)
+    mf.record_update(None, fast, manager="m", gvk=gvk, api_version="v1", now=T0, subresource=subresource)
+    types = mf._types_for(None, gvk)
+    mf._record_update_general(types, None, slow, {}, "m", "v1", subresource, T0,
+                              mf._reset_set(None, subresource))
+    assert ordered(fast) == ordered(slow)
+    # And the fields are the oracle's: added and modified against the zero object, nulls stripped.
+    added, modified, _ = _ref_compare(gvk, mf._compare_view(mf._zero_object(gvk)), mf._without_managed_fields(obj))
+    want = mf._recursive_difference(added | modified, mf._reset_set(None, subresource)) - mf._STRIP_META
+    meta = fast.get("metadata")
+    got = meta.get("managedFields", []) if isinstance(meta, dict) else []
+    assert (mf.decode_fields_v1(got[0]["fieldsV1"]) if got else set()) == want
+
+
+@pytest.mark.parametrize("reset_fields", [[], [("spec",)], [("metadata", "labels")], [("spec", "x"), ("status",)]])
+def test_create_fast_path_with_reset_fields(reset_fields: list[tuple[str, ...]]) -> None:
+    for _name, gvk, obj in CREATE_CASES:
+        fast, slow = copy.deepcopy(obj), copy.deepcopy(obj)
+        mf.record_update(None, fast, manager="m", gvk=gvk, api_version="v1", now=T0, reset_fields=reset_fields)
+        mf._record_update_general(mf._types_for(None, gvk), None, slow, {}, "m", "v1", "", T0,
+                                  mf._reset_set(reset_fields, ""))
+        assert ordered(fast) == ordered(slow), _name
+
+
+def _nulls_stripped(obj: dict[str, Any]) -> dict[str, Any]:
+    return mf._without_managed_fields(obj)
+
+
+# (name, gvk, old, new): raw objects, compared as they are.
+COMPARE_CASES: list[tuple[str, Any, dict[str, Any], dict[str, Any]]] = [
+    ("pv bind", PV, _PV_BASE,
+     _with(_PV_BASE, spec={**_PV_BASE["spec"], "claimRef": {"name": "c", "uid": "u"}}, status={"phase": "Bound"})),
+    ("null added and removed", PV, _with(_PV_BASE, status={"phase": None, "message": "m"}),
+     _with(_PV_BASE, status={"phase": "Bound", "message": None})),
+    ("null next to absent", PV, _with(_PV_BASE, metadata={"name": "pv", "labels": None}),
+     _with(_PV_BASE, metadata={"name": "pv"})),
+    ("empty map vs map of nulls", PV, _with(_PV_BASE, spec={"capacity": {}}),
+     _with(_PV_BASE, spec={"capacity": {"a": None}})),
+    ("atomic leaves with nulls inside", PV, _with(_PV_BASE, spec={"accessModes": [None, "a"], "x": {"a": None}}),
+     _with(_PV_BASE, spec={"accessModes": [None, "a"], "x": {}})),
+    ("list maps: items changed, dropped, added, duplicated", POD, _POD_FULL,
+     _with(_POD_FULL, spec={"containers": [{"name": "c", "image": "j", "ports": [{"containerPort": 81}]},
+                                           {"name": "d"}, {"name": "d"}, {"image": None}],
+                            "tolerations": [{"key": "k", "operator": None}]})),
+    ("sets", PV, _with(_PV_BASE, metadata={"name": "pv", "finalizers": ["a", "b"]}),
+     _with(_PV_BASE, metadata={"name": "pv", "finalizers": ["b", "c", "c", None]})),
+    ("atomic list of maps with nulls", PV, _with(_PV_BASE, spec={"accessModes": [{"a": None}], "hostPath": [None]}),
+     _with(_PV_BASE, spec={"accessModes": [{}], "hostPath": [None]})),
+    ("atomic list of maps, changed", PV, _with(_PV_BASE, spec={"accessModes": [{"a": None, "b": 1}]}),
+     _with(_PV_BASE, spec={"accessModes": [{"b": 2}]})),
+    ("types change", PV, _PV_BASE, _with(_PV_BASE, spec=["x"], status="s", metadata={"name": 1})),
+    ("dict to empty dict and back", PV, _with(_PV_BASE, spec={}), _PV_BASE),
+    ("bool vs int", PV, _with(_PV_BASE, spec={"x": 1, "y": [1], "z": {"a": 1.0}}),
+     _with(_PV_BASE, spec={"x": True, "y": [True], "z": {"a": 1}})),
+    ("custom kind", WIDGET, {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"a": {"b": [1]}, "c": None}},
+     {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"a": {"b": [2], "d": None}, "c": {"x": 1}}}),
+    ("everything removed", PVC, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                 "spec": {"resources": {"requests": {"storage": "1Gi"}}, "accessModes": ["a"]}}, {}),
+    ("top-level nulls", PV, _with(_PV_BASE, status=None, spec=None), _with(_PV_BASE, metadata=None)),
+]
+
+
+@pytest.mark.parametrize(("name", "gvk", "old", "new"), COMPARE_CASES, ids=[c[0] for c in COMPARE_CASES])
+def test_compare_of_raw_objects_is_the_compare_of_stripped_ones(name: str, gvk: Any, old: dict[str, Any],
+                                                                new: dict[str, Any]) -> None:
+    types = mf._types_for(None, gvk)
+    for lhs, rhs in ((old, new), (new, old)):
+        want = _ref_compare(gvk, _nulls_stripped(lhs), _nulls_stripped(rhs))
+        got = mf._compare(types, mf._raw_view(lhs), mf._raw_view(rhs))
+        assert (got.added, got.modified, got.removed) == want
+        outside, inside = mf._compare_split(types, mf._raw_view(lhs), mf._raw_view(rhs), None, "status")
+        in_status = [{p for p in paths if p[:1] == (("f", "status"),)} for paths in want]
+        assert (inside.added, inside.modified, inside.removed) == tuple(in_status)
+        assert (outside.added, outside.modified, outside.removed) == tuple(
+            paths - status for paths, status in zip(want, in_status, strict=True))
+
+
+@pytest.mark.parametrize(("name", "gvk", "old", "new"), COMPARE_CASES, ids=[c[0] for c in COMPARE_CASES])
+def test_update_of_raw_objects_records_what_stripped_ones_would(name: str, gvk: Any, old: dict[str, Any],
+                                                                 new: dict[str, Any]) -> None:
+    """The general update path reads objects as they came: nulls change nothing in managedFields."""
+    tracked = copy.deepcopy(old)
+    if not isinstance(tracked.get("metadata"), dict):
+        tracked["metadata"] = {}
+    tracked["metadata"]["managedFields"] = [
+        {"manager": "other", "operation": "Update", "apiVersion": "v1", "time": T0, "fieldsType": "FieldsV1",
+         "fieldsV1": mf.fields_v1(_nulls_stripped(old), gvk)}]
+    for rv in (None, "7"):
+        raw, stripped = copy.deepcopy(new), _nulls_stripped(new)
+        if rv is not None and isinstance(raw.get("metadata"), dict):
+            raw["metadata"]["resourceVersion"] = stripped["metadata"]["resourceVersion"] = rv
+        stripped_old = _nulls_stripped(tracked)
+        stripped_old["metadata"]["managedFields"] = copy.deepcopy(tracked["metadata"]["managedFields"])
+        mf.record_update(copy.deepcopy(tracked), raw, manager="m", gvk=gvk, api_version="v1", now=T1)
+        mf.record_update(stripped_old, stripped, manager="m", gvk=gvk, api_version="v1", now=T1)
+        assert ordered(entries(raw) if isinstance(raw.get("metadata"), dict) else None) == \
+            ordered(entries(stripped) if isinstance(stripped.get("metadata"), dict) else None)
+
+
+def _managers_table() -> list[mf.Managers]:
+    fs1 = frozenset({(("f", "spec"), ("f", "a")), (("f", "spec"),)})
+    fs2 = frozenset({(("f", "status"), ("f", "phase"))})
+    k = mf._key
+    return [
+        {k("m", "Update", "v1", ""): mf._Entry(fs1, "v1", False, T1)},
+        {k("b", "Update", "v1", ""): mf._Entry(fs1, "v1", False, T1),
+         k("a", "Update", "v1", "status"): mf._Entry(fs2, "v1", False, T1),
+         k("a", "Apply", "v1", ""): mf._Entry(fs2, "v1", True, T2),
+         k("a", "Update", "v2", ""): mf._Entry(fs1, "v2", False, T0),
+         k("", "Update", "v1", ""): mf._Entry(fs2, "v1", False, None),
+         k("c", "Update", "v1", ""): mf._Entry(fs2, "v1", False, ""),
+         k("a", "Update", "v1", ""): mf._Entry(fs2, "v1", False, "2024-05-01T10:01:00+00:00")},
+    ]
+
+
+@pytest.mark.parametrize("managers", _managers_table())
+def test_encoded_managers_are_the_entries_sorted_as_kubernetes_sorts_them(managers: mf.Managers) -> None:
+    want = [mf._encode_entry(key, e) for key, e in managers.items()]
+    want.sort(key=lambda e: (e["operation"], mf._seconds(e.get("time")), e.get("manager", ""),
+                             e.get("apiVersion", ""), e.get("subresource", "")))
+    for order in (list(managers.items()), list(reversed(managers.items()))):
+        made: dict[Any, Any] = {}
+        first = mf._encode_managers(dict(order), made=made)
+        again = mf._encode_managers(dict(order))
+        assert ordered(first) == ordered(again) == ordered(want)
+        assert all(a is not b for a, b in zip(first, again, strict=True))    # new dicts every time
+        # Reused dicts stand for their entries, others are made afresh; the result is the same.
+        one = next(iter(managers.items()))
+        reused = mf._encode_managers(dict(order), reuse={one: made[one]})
+        assert ordered(reused) == ordered(want)
+        assert [e is made[one] for e in reused].count(True) == 1
+
+
+def _bad_api_version(o: dict[str, Any]) -> None:
+    o["metadata"]["managedFields"][0]["apiVersion"] = ""
+    o["status"] = {"phase": "Bound"}
+
+
+def _client_sent_entries(o: dict[str, Any]) -> None:
+    o["metadata"]["managedFields"] = [
+        {"manager": f"m{i}", "operation": "Update", "apiVersion": "v1", "time": f"2024-01-01T00:0{i}:00Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {f"f:l{i}": {}}}}} for i in range(10)]
+    o["metadata"]["labels"] = {f"l{i}": "x" for i in range(10)}
+    o["status"] = {"phase": "Bound"}
+
+
+def _untimed_client_entry(o: dict[str, Any]) -> None:
+    o["metadata"]["managedFields"][0]["time"] = ""
+    o["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
+    o["status"] = {"phase": "Bound"}
+
+
+def _null_noise(o: dict[str, Any]) -> None:
+    o["metadata"]["labels"] = None
+    o["spec"]["x"] = {"a": None}
+    o["status"] = {"phase": "Pending", "reason": None}
+
+
+def _rv_null(o: dict[str, Any]) -> None:
+    o["metadata"]["resourceVersion"] = None
+
+
+def _status_only_nulls(o: dict[str, Any]) -> None:
+    o["status"] = {"phase": "Pending", "message": None}
+
+
+MORE_BOTH_CASES = [
+    ("client entry with an empty apiVersion", _PV_GVK, *_edit(_PV0, _bad_api_version)),
+    ("client-sent entries, past the cap", _PV_GVK, *_edit(_PV0, _client_sent_entries)),
+    ("client entry with an empty time", _PV_GVK, *_edit(_PV0, _untimed_client_entry)),
+    ("only nulls added", _PV_GVK, *_edit(_PV0, _null_noise)),
+    ("null resourceVersion", _PV_GVK, *_edit(_PV0, _rv_null)),
+    ("status: only a null added", _PV_GVK, *_edit(_PV0, _status_only_nulls)),
+    ("pvc bind, not tracked", _PVC_GVK, *_edit(_untracked(_PVC0), _bind_pvc)),
+]
+
+
+@pytest.mark.parametrize(("name", "gvk", "old", "new"), MORE_BOTH_CASES, ids=[c[0] for c in MORE_BOTH_CASES])
+def test_record_update_and_status_is_the_two_writes_for_odd_inputs(name: str, gvk: Any, old: dict[str, Any],
+                                                                   new: dict[str, Any]) -> None:
+    test_record_update_and_status_is_the_two_writes_it_stands_for(name, gvk, old, new)
+
+
+def test_record_update_and_status_keeps_no_op_writes_byte_identical() -> None:
+    old, new = _edit(_PV0, _status_only_nulls)
+    main = dict(new)
+    main["status"] = copy.deepcopy(old["status"])
+    main["metadata"] = dict(new["metadata"])
+    mf.record_update_and_status(old, main, new, manager="kubectl", gvk=_PV_GVK, api_version="v1", now=_T1)
+    assert ordered(new["metadata"]["managedFields"]) == ordered(old["metadata"]["managedFields"])
+    assert new["metadata"]["managedFields"] is not old["metadata"]["managedFields"]
+
+
+def test_record_update_and_status_without_api_version_is_the_two_writes() -> None:
+    """An entry without apiVersion does not decode: the status write of the two finds no managers."""
+    old, new = _edit(_PV0, _bind_pv)
+    results = []
+    for both in (False, True):
+        obj = copy.deepcopy(new)
+        main = dict(obj)
+        main["status"] = copy.deepcopy(old["status"])
+        main["metadata"] = dict(obj["metadata"])
+        if both:
+            mf.record_update_and_status(old, main, obj, manager="m", gvk=_PV_GVK, api_version="", now=_T1)
+        else:
+            mf.record_update(old, main, manager="m", gvk=_PV_GVK, api_version="", now=_T1)
+            obj["metadata"]["managedFields"] = main["metadata"].get("managedFields")
+            mf.record_update(main, obj, manager="m", gvk=_PV_GVK, api_version="", now=_T1, subresource="status")
+        results.append((ordered(main), ordered(obj)))
+    assert results[0] == results[1]
+    assert "managedFields" not in json.loads(results[1][1])["metadata"]
+
+
+def test_resource_versions_compare_null_stripped() -> None:
+    """resourceVersion is compared on its own, as a null-stripped value like any other."""
+    owner = {"manager": "rv-owner", "operation": "Update", "apiVersion": "v1", "time": T0, "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:resourceVersion": {}}, "f:spec": {"f:a": {}}}}
+    for old_rv, new_rv, kept in (({"a": None}, {}, True), ({"a": None}, {"a": 1}, False), ("1", "1", True),
+                                 (None, "1", False), ("1", None, False)):
+        old = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": old_rv,
+                                                                      "managedFields": [owner]}, "spec": {"a": 1}}
+        new = copy.deepcopy(old)
+        new["metadata"]["resourceVersion"] = new_rv
+        new["spec"]["a"] = 2
+        mf.record_update(old, new, manager="m", gvk=CM, api_version="v1", now=T1)
+        owned = [e for e in entries(new) if e["manager"] == "rv-owner"]
+        fields = mf.decode_fields_v1(owned[0]["fieldsV1"]) if owned else frozenset()
+        assert ((("f", "metadata"), ("f", "resourceVersion")) in fields) is kept, (old_rv, new_rv)
+
+
+def test_record_update_and_status_shares_unchanged_entries_between_main_and_new() -> None:
+    old, new = _edit(_PV0, _bind_pv)
+    main = dict(new)
+    main["status"] = copy.deepcopy(old["status"])
+    main["metadata"] = dict(new["metadata"])
+    mf.record_update_and_status(old, main, new, manager="pv-controller", gvk=_PV_GVK, api_version="v1", now=_T1)
+    (main_entry,) = [e for e in entries(main) if e["manager"] == "pv-controller"]
+    assert [e is main_entry for e in entries(new)].count(True) == 1
+    assert ordered(entries(new)) == ordered(copy.deepcopy(entries(new)))
+
+
+def test_decoded_managers_are_remembered_by_their_json_and_handed_out_as_copies() -> None:
+    import datetime
+
+    wire = copy.deepcopy(entries(_PV0))
+    first = mf._decode_managers(wire)
+    first.clear()                                        # a caller's edit does not reach the cache
+    again = mf._decode_managers(copy.deepcopy(wire))
+    assert again == mf._decode_entries(wire) and again
+    bad = copy.deepcopy(wire) + [{"operation": "Nope"}]
+    for _ in range(2):                                   # errors are raised every time
+        with pytest.raises(mf._DecodeError):
+            mf._decode_managers(bad)
+    timed = copy.deepcopy(wire)
+    timed[0]["time"] = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    mf._decode_managers([dict(timed[0], time="2025-01-01T00:00:00+00:00")])
+    with pytest.raises(mf._DecodeError):                 # not taken for the string it would be written as
+        mf._decode_managers(timed)
