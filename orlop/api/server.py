@@ -513,7 +513,7 @@ class ApiServer:
         # Fail before the 200 if the request itself is bad (selector syntax, resourceVersion format).
         self.registry.check_list_options(t.res, opts)
         stream = self.registry.watch(t.res, t.namespace, opts, bookmarks=bookmarks,
-                                     progress_interval=PROGRESS_INTERVAL)
+                                     progress_interval=PROGRESS_INTERVAL, raw=not table)
         events: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
 
         async def produce() -> None:
@@ -574,7 +574,11 @@ class ApiServer:
                         break
                     if ev.type == "BOOKMARK" and not bookmarks:
                         continue
-                    out.append(line(ev.type, ev.object))
+                    if ev.raw is not None:
+                        # The stored JSON as it is (with its resourceVersion): no decode, no encode.
+                        out.append(b'{"type":"' + ev.type.encode() + b'","object":' + ev.raw + b"}\n")
+                    else:
+                        out.append(line(ev.type, ev.object))
                 if request.transport is None or request.transport.is_closing():
                     break
                 if out:

@@ -124,6 +124,29 @@ class ListOptions:
 class WatchEvent:
     type: str              # ADDED | MODIFIED | DELETED | BOOKMARK
     object: dict[str, Any]
+    # Watches asked for raw events (``Registry.watch(raw=True)``): the object's JSON, its
+    # resourceVersion included, when it could be had without decoding (``object`` is then {}).
+    raw: bytes | None = None
+
+
+_META_OPEN = b'"metadata":{'
+
+
+def with_resource_version(value: bytes, revision: int) -> bytes | None:
+    """The stored JSON ``value`` with ``metadata.resourceVersion`` set, without decoding it; None
+    when the top-level metadata cannot be found for sure (the caller decodes instead).
+
+    The first ``"metadata":{`` is the top-level one when its brace is the first ``{`` after the
+    object's own: a key of a nested object would have that object's ``{`` before it, and the
+    sequence cannot occur inside a JSON string (its quotes would be escaped).  Stored objects
+    carry no resourceVersion (``encode``), so it is put first in metadata.
+    """
+    i = value.find(_META_OPEN)
+    if i < 0 or value[:1] != b"{" or value.find(b"{", 1) != i + len(_META_OPEN) - 1:
+        return None
+    j = i + len(_META_OPEN)
+    rv = b'"resourceVersion":"%d"' % revision
+    return value[:j] + rv + (b"" if value[j:j + 1] == b"}" else b",") + value[j:]
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -185,6 +208,11 @@ class Registry:
             from .conversion import convert_statefulset
             return convert_statefulset(obj, "v1")
         return obj
+
+    @staticmethod
+    def is_storage_version(res: Resource) -> bool:
+        """Whether ``to_version`` leaves objects of ``res`` as stored."""
+        return not (res.kind == "StatefulSet" and res.version != "v1")
 
     @staticmethod
     def to_version(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
@@ -287,8 +315,14 @@ class Registry:
         parse_rv(opts.resource_version)
 
     async def watch(self, res: Resource, namespace: str | None, opts: ListOptions,
-                    bookmarks: bool = False, progress_interval: float = 0) -> AsyncIterator[WatchEvent]:
-        """Events after opts.resource_version; absent or "0": synthetic ADDED for current objects first."""
+                    bookmarks: bool = False, progress_interval: float = 0,
+                    raw: bool = False) -> AsyncIterator[WatchEvent]:
+        """Events after opts.resource_version; absent or "0": synthetic ADDED for current objects first.
+
+        ``raw``: ADDED and MODIFIED events of a watch without selectors, served in the storage
+        version, carry the object's JSON instead of the object (``WatchEvent.raw``) -- what the API
+        server writes to the client anyway, so it is never decoded and encoded again.
+        """
         sel = _selectors()
         label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
         field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
@@ -298,6 +332,7 @@ class Registry:
         sres = storage_resource(res)
         prefix = sres.key_prefix(namespace)
         filtered = label_sel is not None or bool(field_reqs)
+        raw = raw and not filtered and self.is_storage_version(res)
         if rv == 0:
             kvs, rv = await self.store.list(prefix)
             for kv in kvs:
@@ -317,6 +352,11 @@ class Registry:
                     if prev is not None and self._matches(res, prev, label_sel, field_reqs):
                         yield WatchEvent("DELETED", self.to_version(res, prev))
                     continue
+                if raw and ev.value is not None:
+                    data = with_resource_version(ev.value, ev.revision)
+                    if data is not None:
+                        yield WatchEvent("MODIFIED" if ev.prev is not None else "ADDED", {}, data)
+                        continue
                 cur = decode(ev.value, ev.revision) if ev.value is not None else None
                 if not filtered:
                     # Every object matches: the previous value is only needed to say whether it

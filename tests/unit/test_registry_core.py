@@ -13,6 +13,7 @@ import os
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 
 from orlop.client import LocalClient, resource_of
@@ -136,3 +137,45 @@ def test_now_rfc3339_is_the_current_utc_second(monkeypatch: pytest.MonkeyPatch) 
         want = datetime.datetime.fromtimestamp(int(t), datetime.UTC)
         assert core.now_rfc3339() == want.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert core.now_rfc3339(30) == (want + datetime.timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize(("obj", "spliced"), [
+    ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "{"}}, True),
+    ({"metadata": {}}, True),                                         # empty metadata
+    ({"kind": "X", "metadata": {"name": "a", "labels": {"x": "1"}}}, True),
+    # Not certain which "metadata" is the top-level one: decoded instead.
+    ({"kind": "X", "spec": {"metadata": {"n": 1}}, "metadata": {"name": "a"}}, False),
+    ({"items": [{"metadata": {}}], "metadata": {"name": "a"}}, False),
+    ({"kind": "{", "metadata": {"name": "a"}}, False),
+    ({"kind": '"metadata":{', "metadata": {"name": "a"}}, False),     # only as a (quoted) string
+    ({"kind": "X"}, False),                                           # no metadata at all
+])
+def test_with_resource_version_splices_only_when_sure(obj: dict[str, Any], spliced: bool) -> None:
+    value = core.encode(obj)
+    out = core.with_resource_version(value, 42)
+    assert (out is not None) == spliced
+    if out is not None:
+        assert orjson.loads(out) == core.decode(value, 42)
+
+
+async def test_raw_watch_serves_the_objects_a_decoding_watch_serves(client: LocalClient) -> None:
+    _, rv = await client.list("v1", "ConfigMap", "default")
+    await _changes(client)
+    res = resource_of("v1", "ConfigMap")
+
+    async def events(raw: bool, selector: str = "") -> list[tuple[str, dict[str, Any], bool]]:
+        got = []
+        stream = client.registry.watch(res, "default", ListOptions(resource_version=rv, label_selector=selector),
+                                       raw=raw)
+        async for ev in stream:
+            got.append((ev.type, orjson.loads(ev.raw) if ev.raw is not None else ev.object, ev.raw is not None))
+            if len(got) == (6 if not selector else 4):
+                break
+        await stream.aclose()
+        return got
+
+    raw, decoded = await events(True), await events(False)
+    assert [(t, o) for t, o, _ in raw] == [(t, o) for t, o, _ in decoded]
+    assert [r for _, _, r in raw] == [True] * 5 + [False]    # a DELETE carries the object it removed
+    assert not any(r for _, _, r in decoded)
+    assert not any(r for _, _, r in await events(True, "app=x"))   # selectors need the objects
