@@ -868,6 +868,20 @@ def test_bind_is_four_ordered_writes_with_k8s_fields() -> None:
     assert "claimRef" not in vol["spec"] and "volumeName" not in claim["spec"]
 
 
+def test_bind_copies_each_object_once_and_the_executor_folds_the_pairs() -> None:
+    from orlop.controllers.pv.controller import _folded
+    vol = new_volume("pv1", "10Gi")
+    claim = new_claim("c1", "uid-c1", "3Gi")
+    d = sync_claim(claim, [vol], {}, NOW)
+    # The status write changes the spec write's own copy (a main-resource update ignores status).
+    assert d.writes[0].obj is d.writes[1].obj and d.writes[2].obj is d.writes[3].obj
+    folded = _folded(d.writes)
+    assert [(w.kind, w.subresource) for w in folded] == [("PersistentVolume", "*"), ("PersistentVolumeClaim", "*")]
+    assert folded[0].obj["spec"]["claimRef"]["uid"] == "uid-c1" and folded[0].obj["status"]["phase"] == "Bound"
+    assert folded[1].obj["spec"]["volumeName"] == "pv1" and folded[1].obj["status"]["phase"] == "Bound"
+    assert "claimRef" not in vol["spec"] and (claim.get("status") or {}).get("phase") != "Bound"    # inputs kept
+
+
 def test_bound_pair_needs_no_writes() -> None:
     cluster = Cluster(V("pv1", "1Gi"), C("c1", "uid1", "1Gi"))
     cluster.run_to_stable()

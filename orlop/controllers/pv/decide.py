@@ -188,7 +188,9 @@ class Write:
     twice (spec then status), the second ``obj`` already contains the first write's
     changes but still carries the original resourceVersion: the executor must replace it
     with the resourceVersion returned by the previous write of the same object in this
-    Decision.  Any failure (409 Conflict included) stops the Decision; the next sync
+    Decision.  In ``_bind`` the two may even be the same dict (the spec write's object then
+    carries the status as well, which a main-resource update ignores): the executor folds such
+    a pair into one write (``_folded``) rather than sending the first and changing it.  Any failure (409 Conflict included) stops the Decision; the next sync
     resumes from whatever state is stored.
     """
 
@@ -706,9 +708,15 @@ def _check_volume_satisfies_claim(volume: dict[str, Any], claim: dict[str, Any])
 
 # --------------------------------------------------------------------------- object edits
 
-def _with_volume_phase(volume: dict[str, Any], phase: str, now: str, message: str = "") -> dict[str, Any]:
-    """updateVolumePhase: the phase, the message (cleared when empty) and the transition time."""
-    new = clone(volume)
+def _with_volume_phase(volume: dict[str, Any], phase: str, now: str, message: str = "",
+                       in_place: bool = False) -> dict[str, Any]:
+    """updateVolumePhase: the phase, the message (cleared when empty) and the transition time.
+
+    ``in_place``: ``volume`` is this decision's own copy (what its spec write carries), so it
+    is changed instead of copied; the spec write then carries the status too, which an update
+    of the main resource ignores (see ``Write``).
+    """
+    new = volume if in_place else clone(volume)
     status = new.get("status")
     if not isinstance(status, dict):
         status = new["status"] = {}
@@ -722,11 +730,11 @@ def _with_volume_phase(volume: dict[str, Any], phase: str, now: str, message: st
 
 
 def _set_volume_phase(d: Decision, volume: dict[str, Any], phase: str, now: str,
-                      message: str = "") -> dict[str, Any]:
+                      message: str = "", in_place: bool = False) -> dict[str, Any]:
     """Write the phase if it changes; returns the volume as it will then be."""
     if _phase(volume) == phase:
         return volume
-    return d.write(PV, _with_volume_phase(volume, phase, now, message), "status")
+    return d.write(PV, _with_volume_phase(volume, phase, now, message, in_place), "status")
 
 
 def _resize_in_flight(claim: dict[str, Any]) -> bool:
@@ -756,12 +764,17 @@ def _claim_status_changes(claim: dict[str, Any], phase: str, volume: dict[str, A
             and not _resize_in_flight(claim) and ANN_PRE_RESIZE_CAPACITY not in _anns(volume))
 
 
-def _claim_status(claim: dict[str, Any], phase: str, volume: dict[str, Any] | None) -> dict[str, Any] | None:
-    """updateClaimStatus: the claim with its new status, or None when nothing changes."""
+def _claim_status(claim: dict[str, Any], phase: str, volume: dict[str, Any] | None,
+                  in_place: bool = False) -> dict[str, Any] | None:
+    """updateClaimStatus: the claim with its new status, or None when nothing changes.
+
+    ``in_place`` as for ``_with_volume_phase`` (every read of the old status below comes
+    before the write that changes it).
+    """
     if not _claim_status_changes(claim, phase, volume):
         return None     # (a resync of a bound claim: no copy made)
     status = _d(claim, "status")
-    new = clone(claim)
+    new = claim if in_place else clone(claim)
     nst = new.get("status")
     if not isinstance(nst, dict):
         nst = new["status"] = {}
@@ -808,8 +821,8 @@ def _claim_status(claim: dict[str, Any], phase: str, volume: dict[str, Any] | No
 
 
 def _set_claim_status(d: Decision, claim: dict[str, Any], phase: str,
-                      volume: dict[str, Any] | None) -> dict[str, Any]:
-    new = _claim_status(claim, phase, volume)
+                      volume: dict[str, Any] | None, in_place: bool = False) -> dict[str, Any]:
+    new = _claim_status(claim, phase, volume, in_place)
     return d.write(PVC, new, "status") if new is not None else claim
 
 
@@ -890,14 +903,16 @@ def _bind_claim_to_volume(claim: dict[str, Any], volume: dict[str, Any]) -> dict
 
 def _bind(d: Decision, volume: dict[str, Any], claim: dict[str, Any], now: str) -> None:
     """bind(): the four writes of the Design, each only when not already done."""
+    # A status write that follows the object's spec write changes that write's copy (one copy
+    # per object, not two): the controller folds the two into one write anyway.
     new_volume = _bind_volume_to_claim(volume, claim)
     if new_volume is not None:
         volume = d.write(PV, new_volume)
-    volume = _set_volume_phase(d, volume, "Bound", now)
+    volume = _set_volume_phase(d, volume, "Bound", now, in_place=new_volume is not None)
     new_claim = _bind_claim_to_volume(claim, volume)
     if new_claim is not None:
         claim = d.write(PVC, new_claim)
-    _set_claim_status(d, claim, "Bound", volume)
+    _set_claim_status(d, claim, "Bound", volume, in_place=new_claim is not None)
 
 
 def unbind_writes(volume: dict[str, Any], now: str) -> list[Write]:
