@@ -94,6 +94,13 @@ def prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+def _resource_part(key: str) -> str:
+    """``/<group>/<plural>/`` of a key or watch prefix; "" when it has no such part."""
+    i = key.find("/", 1)
+    j = key.find("/", i + 1) if i > 0 else -1
+    return key[:j + 1] if key.startswith("/") and j > 0 else ""
+
+
 class _Watcher:
     def __init__(self, prefix: str):
         self.prefix = prefix
@@ -138,6 +145,9 @@ class SQLiteStore(Store):
         self._writer_conn: sqlite3.Connection | None = None
         self._writer = threading.Thread(target=self._write_loop, name="orlop-store-write", daemon=True)
         self._watchers: set[_Watcher] = set()
+        # The same watchers by the resource part of their prefix ("/core/pods/"), so that an event
+        # is offered only to those of its resource; "" holds the ones with shorter prefixes.
+        self._by_resource: dict[str, set[_Watcher]] = {}
         self._closed = False
         # Point-read cache: key -> current KeyValue, or None: known absent (see the module docstring).
         self._cache: dict[str, KeyValue | None] = {}
@@ -344,9 +354,11 @@ class SQLiteStore(Store):
     def _deliver(self, op: _Op) -> None:
         for ev in op.events:
             self._delivered = max(self._delivered, ev.revision)
-            for w in list(self._watchers):
-                if ev.key.startswith(w.prefix):
-                    w.offer(ev)
+            for group in (self._by_resource.get(_resource_part(ev.key)), self._by_resource.get("")):
+                if group:
+                    for w in list(group):
+                        if ev.key.startswith(w.prefix):
+                            w.offer(ev)
         if op.future.cancelled():
             return
         if op.error is not None:
@@ -408,6 +420,7 @@ class SQLiteStore(Store):
                     progress_interval: float = 0) -> AsyncIterator[WatchEvent]:
         w = _Watcher(prefix)
         self._watchers.add(w)
+        self._by_resource.setdefault(_resource_part(prefix), set()).add(w)
         try:
             def replay(c: sqlite3.Connection) -> tuple[int, int, list[tuple[Any, ...]]]:
                 c.execute("BEGIN")
@@ -447,6 +460,11 @@ class SQLiteStore(Store):
                 yield ev
         finally:
             self._watchers.discard(w)
+            group = self._by_resource.get(_resource_part(prefix))
+            if group is not None:
+                group.discard(w)
+                if not group:
+                    del self._by_resource[_resource_part(prefix)]
 
     async def close(self) -> None:
         if self._closed:

@@ -114,6 +114,28 @@ async def test_watch_replays_history_then_follows_live(store):
                     ("DELETE", "/w/a", r3, None, b"2"), ("PUT", "/w/b", r4, b"3", None)]
 
 
+async def test_live_events_reach_exactly_the_watchers_whose_prefix_they_match(store):
+    keys = ["/core/pods/ns1/a", "/core/pods/ns2/b", "/core/podsx/ns1/c", "/apps/statefulsets/ns1/d", "/x"]
+    prefixes = ["/", "/core/", "/core/pods", "/core/pods/", "/core/pods/ns1/", "/apps/statefulsets/", "/x", "/y/z/"]
+    rev = await store.current_revision()
+    seen: dict[str, list[str]] = {p: [] for p in prefixes}
+
+    async def consume(prefix: str) -> None:
+        async for ev in store.watch(prefix, rev):
+            seen[prefix].append(ev.key)
+
+    tasks = [asyncio.create_task(consume(p)) for p in prefixes]
+    await asyncio.sleep(0.05)                               # all registered: what follows is live
+    for k in keys:
+        await store.create(k, b"v")
+    await asyncio.sleep(0.1)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert seen == {p: [k for k in keys if k.startswith(p)] for p in prefixes}
+    assert not store._by_resource                          # cancelled watchers are gone from the index
+
+
 async def test_watch_resumes_without_gaps_under_concurrent_writes(store):
     """A watcher that stops and resumes from its last revision sees every revision exactly once."""
     writes = 300
