@@ -14,6 +14,7 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 __all__ = [
     "QUANTITY_FORMAT_ERROR",
@@ -154,7 +155,19 @@ def _to_text(s: str | int | float) -> str:
 def parse_quantity_full(s: str | int | float) -> ParsedQuantity:
     """Parse like ``resource.Quantity.UnmarshalJSON`` (JSON numbers are read from their
     text; surrounding white space is trimmed).  Raises ValueError with apimachinery's
-    message."""
+    message.  Texts are remembered (the same few sizes come with every object; a
+    ParsedQuantity is immutable, and errors are raised anew each time)."""
+    if type(s) is str:
+        return _parse_text(s)
+    return _parse(s)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(s: str) -> ParsedQuantity:
+    return _parse(s)
+
+
+def _parse(s: str | int | float) -> ParsedQuantity:
     text = _to_text(s)
     if not text:
         raise ValueError(QUANTITY_FORMAT_ERROR)

@@ -120,12 +120,21 @@ class PersistentVolumeClaimResize:
             return
         from ..quantity import parse_quantity
 
-        def size(o: dict[str, Any]) -> Any:
+        def request(o: dict[str, Any]) -> Any:
             try:
-                return parse_quantity(o["spec"]["resources"]["requests"]["storage"])
-            except (KeyError, TypeError, ValueError):
+                return o["spec"]["resources"]["requests"]["storage"]
+            except (KeyError, TypeError):
                 return None
-        new_size, old_size = size(obj), size(old)
+
+        def size(v: Any) -> Any:
+            try:
+                return parse_quantity(v)
+            except (TypeError, ValueError):
+                return None
+        new_req, old_req = request(obj), request(old)
+        if new_req is None or old_req is None or new_req == old_req:
+            return      # (the same text: the same size, nothing grows; every bind and status write)
+        new_size, old_size = size(new_req), size(old_req)
         if new_size is None or old_size is None or new_size <= old_size:
             return
         name = obj["metadata"].get("name", "")
