@@ -165,3 +165,12 @@ def test_ordering_is_exact():
     assert parse_quantity("10000T") > parse_quantity("100Gi")
     assert parse_quantity("1024Mi") == parse_quantity("1Gi")
     assert parse_quantity("3Gi") < parse_quantity("5Gi") < parse_quantity("10Gi")
+
+
+def test_texts_are_parsed_once_and_errors_every_time() -> None:
+    from orlop.quantity import parse_quantity_full
+    assert parse_quantity_full("1Gi") is parse_quantity_full("1Gi")          # remembered (immutable)
+    assert parse_quantity_full(5).value == parse_quantity_full("5").value    # numbers are not remembered, same value
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            parse_quantity_full("1Gq")
