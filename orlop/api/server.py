@@ -306,8 +306,21 @@ class ApiServer:
 
     @staticmethod
     def _manager_default(request: web.Request) -> str:
+        """prefixFromUserAgent: the User-Agent up to its first "/", printable characters only,
+        at most 128 bytes (a field manager's limit)."""
         ua = request.headers.get("User-Agent", "")
-        return ua.split("/")[0] if ua else "unknown"
+        if not ua:
+            return "unknown"
+        out, size = [], 0
+        for ch in ua.split("/")[0]:
+            if not ch.isprintable():
+                continue
+            n = len(ch.encode("utf-8", "surrogatepass"))
+            if size + n > 128:
+                break
+            out.append(ch)
+            size += n
+        return "".join(out)
 
     # ------------------------------------------------------------- output
     def _respond(self, request: web.Request, target: Target, obj: dict[str, Any], status: int = 200,

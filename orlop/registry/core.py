@@ -428,7 +428,10 @@ class Registry:
             meta.pop("namespace", None)
 
     def _validate(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
-                  subresource: str = "") -> None:
+                  subresource: str = "", check_managed: bool = True) -> None:
+        """Validation (422 with causes; wrong JSON types 400).  ``check_managed``: the request
+        carried managedFields of its own (not the stored ones), so those are validated too --
+        what the field manager builds from nothing but the stored entries needs no check."""
         from . import managedfields, validation
         causes, decode_msg = validation.check(res.kind, obj, old, status=subresource == "status")
         if decode_msg is not None:
@@ -436,7 +439,7 @@ class Registry:
             raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
                               f"{decode_msg}")
         mf = obj["metadata"].get("managedFields")
-        if mf is not None and (old is None or mf is not (old.get("metadata") or {}).get("managedFields")):
+        if check_managed and mf is not None and (old is None or mf is not (old.get("metadata") or {}).get("managedFields")):
             causes = causes + managedfields.validate_managed_fields(mf)
         if causes:
             name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
@@ -464,6 +467,7 @@ class Registry:
             meta.pop(server_field, None)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
+        sent_managed = not record or meta.get("managedFields") is not None
         from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
         if record:
@@ -474,7 +478,7 @@ class Registry:
         generated = not meta.get("name")
         if generated:
             meta["name"] = str(meta["generateName"]) + "".join(secrets.choice(GENERATE_CHARS) for _ in range(5))
-        self._validate(sres, obj, None)
+        self._validate(sres, obj, None, check_managed=sent_managed)
         await self._admit("CREATE", sres, obj, None)
         if opts.dry_run:
             meta["resourceVersion"] = ""
@@ -523,6 +527,8 @@ class Registry:
                             manager_default: str, record: bool = True) -> dict[str, Any]:
         """Apply strategy, defaults, validation, admission and write ``obj`` over ``old`` at ``old_rev``."""
         meta, old_meta = obj["metadata"], old["metadata"]
+        sent = meta.get("managedFields")
+        sent_managed = not record or (sent is not None and sent != old_meta.get("managedFields"))
         for kept in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace",
                      "name"):
             if kept in old_meta:
@@ -564,7 +570,7 @@ class Registry:
         if obj == old_cmp:
             # A no-op write: nothing is stored and resourceVersion does not move.
             return self.to_version(res, old)
-        self._validate(sres, obj, old, subresource)
+        self._validate(sres, obj, old, subresource, check_managed=sent_managed)
         await self._admit("UPDATE", sres, obj, old)
         if opts.dry_run:
             meta["resourceVersion"] = str(old_rev)

@@ -179,3 +179,20 @@ async def test_raw_watch_serves_the_objects_a_decoding_watch_serves(client: Loca
     assert [r for _, _, r in raw] == [True] * 5 + [False]    # a DELETE carries the object it removed
     assert not any(r for _, _, r in decoded)
     assert not any(r for _, _, r in await events(True, "app=x"))   # selectors need the objects
+
+
+LONG_MANAGER = [{"manager": "m" * 129, "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:00Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}}]
+
+
+async def test_managed_fields_a_client_sends_are_still_validated(client: LocalClient) -> None:
+    # A create records its own entry whatever the client sent (what is stored is valid).
+    obj = cm("sent")
+    obj["metadata"]["managedFields"] = LONG_MANAGER
+    made = await client.create(obj)
+    assert [e["manager"] for e in made["metadata"]["managedFields"]] == ["test"]
+    # An update keeps decodable entries the client sends: they are checked (422), the stored ones are not.
+    made["metadata"]["managedFields"] = LONG_MANAGER
+    with pytest.raises(core.StatusError) as e:
+        await client.update(made)
+    assert e.value.code == 422 and "managedFields[0].manager" in e.value.message
