@@ -198,7 +198,12 @@ async def test_dynamic_snapshot_binds_both_ways_and_becomes_ready(cluster: Clust
         claim = await cluster.claim("data")
         return claim is not None and sd.FIN_PVC not in (claim["metadata"].get("finalizers") or [])
     await until(released, what="claim protection released once ready")
-    reasons = [r for r, _ in await cluster.events("snap1")]
+
+    async def three_events() -> list[str] | None:
+        # An event is written after the change it reports: the last one may trail the status.
+        reasons = [r for r, _ in await cluster.events("snap1")]
+        return reasons if len(reasons) >= 3 else None
+    reasons = await until(three_events, what="the snapshot's events")
     assert reasons == ["CreatingSnapshot", "SnapshotCreated", "SnapshotReady"]
     assert ("SnapshotReady", "Snapshot default/snap1 is ready to use.") in await cluster.events("snap1")
 
