@@ -6,7 +6,8 @@ and N claims (class ``bench``, 1Gi, interleaved) over HTTPS with C concurrent co
 as fast as the API allows, and watches the claims until all are Bound.  Dynamic: creates
 M claims on the default class (local-path) and waits until all are Bound.
 
-Reported (last line, one JSON object):
+Reported (last line, one JSON object), with ``cpu_calibration_ms`` (bench/common.py: the
+machine's speed at the time; the host is shared, so compare runs at similar values):
 - ``static_create_s``: time to create the 2N objects;
 - ``static_all_bound_s``: from the first create to the last claim Bound (Kubernetes'
   figure in kubernetes/kubernetes#133352 is measured the same way);
@@ -43,7 +44,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import pct, report, session, start_server  # noqa: E402
+from common import cpu_calibration_ms, pct, report, session, start_server  # noqa: E402
 
 
 async def watch_bound(http: aiohttp.ClientSession, ns: str, rv: str, want: int, bound_at: dict[str, float],
@@ -258,7 +259,7 @@ async def in_process(n: int, tmp: str) -> dict[str, Any]:
 
 async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
     out: dict[str, Any] = {"pairs": args.n, "dynamic_claims": args.m, "concurrency": args.concurrency,
-                           "cpus": os.cpu_count()}
+                           "cpus": os.cpu_count(), "cpu_calibration_ms": cpu_calibration_ms()}
     async with session(kubeconfig, args.concurrency) as http:
         if args.n:
             out.update(await run_static(http, args.n, args.concurrency))
