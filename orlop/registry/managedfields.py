@@ -137,6 +137,9 @@ class _ListInfo:
     item_atomic: bool = False
 
 
+_TYPES_CACHE_MAX = 20_000     # field paths remembered per kind (see _Types.kind)
+
+
 class _Types:
     """Schema facts by field path (list items implicit), as smd types: cached per operation.
 
@@ -176,6 +179,10 @@ class _Types:
                 kind = {"object": "struct", "map": "map", "list": "list", "scalar": "scalar"}.get(fk, "deduced")
                 if kind in ("struct", "map") and self._atomic(gvk, fpath):
                     kind = "atomic"
+        if len(self._kinds) >= _TYPES_CACHE_MAX:
+            # Paths under maps (labels, annotations, data keys) are as many as their keys:
+            # a long-running server must not keep them all.  The facts are pure: recomputed.
+            self._kinds = {(): "struct"}
         self._kinds[fpath] = kind
         return kind
 
@@ -208,6 +215,8 @@ class _Types:
                 info = _ListInfo("map", (meta.merge_key,), item_atomic)
             elif "merge" in strategies:
                 info = _ListInfo("set")
+        if len(self._lists) >= _TYPES_CACHE_MAX:
+            self._lists = {}
         self._lists[fpath] = info
         return info
 

@@ -1515,3 +1515,14 @@ def test_decoded_managers_are_remembered_by_their_json_and_handed_out_as_copies(
     mf._decode_managers([dict(timed[0], time="2025-01-01T00:00:00+00:00")])
     with pytest.raises(mf._DecodeError):                 # not taken for the string it would be written as
         mf._decode_managers(timed)
+
+
+def test_schema_facts_per_field_path_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every label or annotation key is a field path of its own: the per-kind memo must not
+    grow with them for the life of the server (and what it forgets is recomputed the same)."""
+    monkeypatch.setattr(mf, "_TYPES_CACHE_MAX", 50)
+    types = mf._types_for(None, ("", "v1", "ConfigMap"))
+    for i in range(500):
+        assert types.kind(("metadata", "labels", f"key-{i}")) == "scalar"
+    assert len(types._kinds) <= 50
+    assert types.kind(("metadata", "labels")) == "map" and types.kind(("data",)) == "map"
