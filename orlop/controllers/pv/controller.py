@@ -153,9 +153,11 @@ class PVController:
         cur = inf.cache.get(k)
         if cur is None or int(cur["metadata"]["resourceVersion"]) < int(obj["metadata"]["resourceVersion"]):
             inf.cache[k] = obj
-        if obj["kind"] == "PersistentVolume":
-            # Also puts back a volume reserved by a decision whose writes failed.
-            self._index_volume(inf.cache[k])
+            if obj["kind"] == "PersistentVolume":
+                self._index_volume(obj)
+        # (Otherwise the watch event of that version, or of a newer one, came first -- the store
+        # hands a write's events to watchers before it answers the writer -- and its handler
+        # indexed the volume; a volume a decision reserved goes back when it ends, ``_release``.)
 
     def _index_volume(self, pv: dict[str, Any], gone: bool = False) -> None:
         if gone:
