@@ -18,7 +18,8 @@ changes anything, so it fails alone and its neighbours commit; any other error (
 full) fails the whole transaction.  Many concurrent writers therefore share one fsync
 instead of paying one each, and revisions stay strictly ordered.  The writes an event loop
 makes in one turn reach the writer thread as one hand-off (one queue put, one wake-up of the
-thread, instead of one per write), and the results of a batch reach the event loop in one wake-up.  Reads use a second connection in a second thread (WAL readers see
+thread, instead of one per write), and the results of a batch reach the event loop in one
+wake-up.  Reads use a second connection in a second thread (WAL readers see
 a consistent snapshot and never block the writer), except point reads of one key: those
 run at once on a connection of their own in the caller's thread (a primary-key lookup
 takes microseconds and WAL readers never wait for the writer, so a hop to the reader
