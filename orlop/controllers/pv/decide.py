@@ -190,7 +190,8 @@ class Write:
     with the resourceVersion returned by the previous write of the same object in this
     Decision.  In ``_bind`` the two may even be the same dict (the spec write's object then
     carries the status as well, which a main-resource update ignores): the executor folds such
-    a pair into one write (``_folded``) rather than sending the first and changing it.  Any failure (409 Conflict included) stops the Decision; the next sync
+    a pair into one write (``_folded``) rather than sending the first and changing it.  Any
+    failure (409 Conflict included) stops the Decision; the next sync
     resumes from whatever state is stored.
     """
 
