@@ -180,18 +180,6 @@ def _memo(fn: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
     return check
 
 
-@lru_cache(maxsize=4096)
-def _parse_quantity_text(text: str) -> ParsedQuantity:
-    return parse_quantity_full(text)
-
-
-def _parse_quantity(v: Any) -> ParsedQuantity:
-    """``parse_quantity_full``, remembered for strings (ParsedQuantity is immutable; errors are not kept)."""
-    if type(v) is str:
-        return _parse_quantity_text(v)
-    return parse_quantity_full(v)
-
-
 def _json_copy(v: Any) -> Any:
     """A deep copy of JSON data (orjson; the json module for what orjson refuses, e.g. huge integers)."""
     try:
@@ -586,7 +574,7 @@ class Ctx:
         if v is None:
             return None
         try:
-            return _parse_quantity(v)
+            return parse_quantity_full(v)
         except ValueError as e:
             self.decode.append(invalid(path, v if isinstance(v, (str, int, float)) else _jtype(v), str(e)))
             self.decode_msgs.append(str(e))
@@ -602,7 +590,7 @@ class Ctx:
             if v is None:
                 continue
             try:
-                out[k] = _parse_quantity(v)
+                out[k] = parse_quantity_full(v)
             except ValueError:  # self.qty parses again (the same error) and records it under its path
                 self.qty(v, key(child(ppath, name), k))
         return out
@@ -2883,7 +2871,7 @@ def _sem(v: Any, k: str = "") -> Any:
         for kk, vv in v.items():
             if k in _RESOURCE_LIST_KEYS and isinstance(vv, (str, int, float)) and not isinstance(vv, bool):
                 try:
-                    out[kk] = _parse_quantity(vv).value
+                    out[kk] = parse_quantity_full(vv).value
                     continue
                 except ValueError:
                     pass
@@ -3135,7 +3123,7 @@ def _storage_request(spec: JSON) -> Decimal:
     if v is None:
         return Decimal(0)
     try:
-        return _parse_quantity(v).value
+        return parse_quantity_full(v).value
     except ValueError:
         return Decimal(0)
 
