@@ -6,6 +6,12 @@ objects they care about (list, then watch from the list's resourceVersion, relis
 calls ``sync(key)``, which reads the cache, compares with the world and makes the next
 write.  Errors requeue the key with exponential backoff; a periodic resync requeues
 everything so nothing depends on an event being seen.
+
+Cached objects carry no ``metadata.managedFields`` (``without_managed_fields``), as
+kube-controller-manager's informers have not since Kubernetes 1.28 (kubernetes#118455): no
+controller reads them, a write that leaves them out keeps the stored ones (the field
+manager's "empty means live" rule), and they are over half of a decoded PersistentVolume --
+memory every cached object would hold and every copy a decision makes would repeat.
 """
 
 from __future__ import annotations
@@ -23,6 +29,14 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]          # (namespace or "", name)
 Handler = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
+
+
+def without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` itself, its ``metadata.managedFields`` dropped: what controllers cache."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
 
 
 def key_of(obj: dict[str, Any]) -> Key:
@@ -92,7 +106,7 @@ class Informer:
             try:
                 items, rv = await self.client.list(self.api_version, self.kind, label_selector=self.label_selector,
                                                    field_selector=self.field_selector)
-                fresh = {key_of(o): o for o in items}
+                fresh = {key_of(o): without_managed_fields(o) for o in items}
                 for k, old in list(self.cache.items()):
                     if k not in fresh:
                         del self.cache[k]
@@ -103,12 +117,13 @@ class Informer:
                     if old is None or old["metadata"]["resourceVersion"] != o["metadata"]["resourceVersion"]:
                         self._emit("ADDED" if old is None else "MODIFIED", o, old)
                 self.synced.set()
+                del items, fresh        # (held until the watch ends otherwise: a second copy of the cache)
                 async for ev in self.client.watch(self.api_version, self.kind, resource_version=rv,
                                                   label_selector=self.label_selector,
                                                   field_selector=self.field_selector):
                     if ev.type == "BOOKMARK":
                         continue
-                    k = key_of(ev.object)
+                    k = key_of(without_managed_fields(ev.object))
                     old = self.cache.get(k)
                     if ev.type == "DELETED":
                         self.cache.pop(k, None)

@@ -92,3 +92,43 @@ async def test_kind_asked_for_after_run_started_is_run(tmp_path):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await store.close()
+
+
+async def test_cached_objects_carry_no_managed_fields_and_writes_of_them_keep_the_stored_ones(tmp_path):
+    """As kube-controller-manager's informers (kubernetes#118455): the cache drops managedFields,
+    and a controller writing a cached object back keeps the stored managers (empty means live)."""
+    store = SQLiteStore(os.path.join(str(tmp_path), "store.db"))
+    client = LocalClient(Registry(store), "test")
+    other = LocalClient(Registry(store), "someone-else")
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    listed = await other.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                 "metadata": {"name": "listed", "namespace": "default"}, "data": {"a": "1"}})
+    assert listed["metadata"]["managedFields"]
+    informers = Informers(client)
+    inf = informers.get("v1", "ConfigMap")
+    task = asyncio.create_task(informers.run())
+    try:
+        await asyncio.wait_for(inf.synced.wait(), 5)
+        await other.create({"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": "watched", "namespace": "default"}, "data": {"a": "1"}})
+        for _ in range(100):
+            if ("default", "watched") in inf.cache:
+                break
+            await asyncio.sleep(0.02)
+        for name in ("listed", "watched"):
+            cached = inf.cache[("default", name)]
+            assert "managedFields" not in cached["metadata"] and cached["data"] == {"a": "1"}
+            stored = await client.get("v1", "ConfigMap", "default", name)
+            assert stored is not None and stored["metadata"]["managedFields"]
+            # A change written from the cached object: the stored managers stay, the writer's is added.
+            from_cache = dict(cached, data={"a": "1", "b": "2"})
+            wrote = await client.update(from_cache)
+            back = await client.get("v1", "ConfigMap", "default", name)
+            assert back is not None and back["metadata"]["managedFields"] == wrote["metadata"]["managedFields"]
+            managers = {e["manager"]: e["fieldsV1"] for e in back["metadata"]["managedFields"]}
+            assert managers == {"someone-else": {"f:data": {".": {}, "f:a": {}}},
+                                "test": {"f:data": {"f:b": {}}}}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()

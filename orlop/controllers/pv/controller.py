@@ -43,7 +43,7 @@ from ...jsonobj import clone
 from ...quantity import format_quantity, parse_quantity
 from ...registry import strategy
 from ...registry.core import now_rfc3339 as registry_now
-from ..base import Informers, Operations, WorkQueue, key_of
+from ..base import Informers, Operations, WorkQueue, key_of, without_managed_fields
 from ..protection import pod_uses_claim
 from . import datasource, decide
 
@@ -152,7 +152,7 @@ class PVController:
         k = key_of(obj)
         cur = inf.cache.get(k)
         if cur is None or int(cur["metadata"]["resourceVersion"]) < int(obj["metadata"]["resourceVersion"]):
-            inf.cache[k] = obj
+            inf.cache[k] = without_managed_fields(obj)
             if obj["kind"] == "PersistentVolume":
                 self._index_volume(obj)
         # (Otherwise the watch event of that version, or of a newer one, came first -- the store

@@ -27,7 +27,7 @@ from ...client import LocalClient
 from ...drivers import DriverError, Retryable, driver_named
 from ...errors import StatusError
 from ...gofmt import go_quote
-from ..base import Informer, Informers, Key, Operations, WorkQueue, key_of
+from ..base import Informer, Informers, Key, Operations, WorkQueue, key_of, without_managed_fields
 from . import decide
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class SnapshotController:
             return
         cur = inf.cache.get(k)
         if cur is None or int(cur["metadata"]["resourceVersion"]) < int(obj["metadata"]["resourceVersion"]):
-            inf.cache[k] = obj
+            inf.cache[k] = without_managed_fields(obj)
 
     # ------------------------------------------------------------ operations
     def _start_op(self, name: str, coro: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from ...client import LocalClient
 from ...errors import StatusError
 from ...registry.selectors import label_selector_from_dict
-from ..base import Informers, Key, WorkQueue, key_of
+from ..base import Informers, Key, WorkQueue, key_of, without_managed_fields
 from . import decide
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class SnapshotScheduleController:
                 await self.client.event(schedule, "Warning", "FailedCreate",
                                         f"Error creating VolumeSnapshot: {e.message}", decide.COMPONENT)
                 continue
-            self.snapshots.cache[key_of(created)] = created
+            self.snapshots.cache[key_of(created)] = without_managed_fields(created)
             await self.client.event(schedule, "Normal", "SuccessfulCreate", f"Created VolumeSnapshot {name}",
                                     decide.COMPONENT)
         for snap in p.delete:
@@ -141,7 +141,7 @@ class SnapshotScheduleController:
         if p.status is not None and not failed:
             try:
                 updated = await self.client.update(p.status, subresource="status")
-                self.schedules.cache[key] = updated
+                self.schedules.cache[key] = without_managed_fields(updated)
             except StatusError as e:
                 if e.code not in (404, 409):
                     raise
