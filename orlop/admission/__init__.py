@@ -20,7 +20,10 @@ from ..registry.resources import Resource
 
 
 class View(Protocol):
-    """What admission may read: single objects and whole lists, at the store's current state."""
+    """What admission may read: single objects and whole lists, at the store's current state.
+
+    The objects are shared between requests (decoded once per revision): read them, never change them.
+    """
 
     async def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
 

@@ -39,12 +39,14 @@ from ..errors import (
     unsupported_media_type,
 )
 from ..jsonobj import clone
-from ..store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store
+from ..store import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
 from . import strategy
 from .resources import RESOURCES, Resource, by_kind, storage_resource
 
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 MAX_UPDATE_RETRIES = 16
+# Objects admission read, decoded, remembered by (key, revision) at most (then forgotten at once).
+VIEW_OBJECTS_MAX = 4096
 
 PATCH_JSON = "application/json-patch+json"
 PATCH_MERGE = "application/merge-patch+json"
@@ -200,6 +202,7 @@ class Registry:
         self.store = store
         self.plugins = admission.default_chain() if plugins is None else plugins
         self._view = _View(self)
+        self._view_objects: dict[tuple[str, int], dict[str, Any]] = {}
 
     # ----------------------------------------------------------- conversion
     @staticmethod
@@ -226,13 +229,24 @@ class Registry:
         """Admission's read of one object (storage version)."""
         res = resource_for_plural(group, plural)
         kv = await self.store.get(res.key(namespace, name))
-        return decode(kv.value, kv.mod_revision) if kv else None
+        return self._view_decode(kv) if kv else None
 
     async def view_list(self, group: str, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Admission's read of a whole list (storage version)."""
         res = resource_for_plural(group, plural)
         kvs, _ = await self.store.list(res.key_prefix(namespace))
-        return [decode(kv.value, kv.mod_revision) for kv in kvs]
+        return [self._view_decode(kv) for kv in kvs]
+
+    def _view_decode(self, kv: KeyValue) -> dict[str, Any]:
+        """A stored object for admission, decoded once per revision (a key at a revision never
+        changes): every create reads its namespace, and admission only reads (``View``)."""
+        k = (kv.key, kv.mod_revision)
+        obj = self._view_objects.get(k)
+        if obj is None:
+            if len(self._view_objects) >= VIEW_OBJECTS_MAX:
+                self._view_objects.clear()
+            obj = self._view_objects[k] = decode(kv.value, kv.mod_revision)
+        return obj
 
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         sres = storage_resource(res)

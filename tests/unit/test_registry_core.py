@@ -196,3 +196,36 @@ async def test_managed_fields_a_client_sends_are_still_validated(client: LocalCl
     with pytest.raises(core.StatusError) as e:
         await client.update(made)
     assert e.value.code == 422 and "managedFields[0].manager" in e.value.message
+
+
+async def test_admission_reads_are_decoded_once_per_revision_and_follow_changes(client: LocalClient) -> None:
+    """The view admission reads shares one decoded object per (key, revision): the same object
+    while the stored one is unchanged, the new content as soon as it changes."""
+    registry = client.registry
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "viewed"}})
+    first = await registry.view_get("", "namespaces", None, "viewed")
+    assert first is not None and first["metadata"]["name"] == "viewed"
+    assert await registry.view_get("", "namespaces", None, "viewed") is first
+    ns = await client.get("v1", "Namespace", None, "viewed")
+    ns["metadata"]["labels"] = {"seen": "twice"}
+    await client.update(ns)
+    second = await registry.view_get("", "namespaces", None, "viewed")
+    assert second is not first and second is not None and second["metadata"]["labels"]["seen"] == "twice"
+    assert [o["metadata"]["name"] for o in await registry.view_list("", "namespaces")
+            if o["metadata"]["name"] == "viewed"] == ["viewed"]
+    await client.delete("v1", "Namespace", None, "viewed")
+    # (A namespace goes away through its controller; the view follows what the store holds.)
+    kv = await registry.store.get("/core/namespaces/viewed")
+    got = await registry.view_get("", "namespaces", None, "viewed")
+    assert (got is None) == (kv is None)
+    if kv is not None:
+        assert got is not None and got["metadata"]["resourceVersion"] == str(kv.mod_revision)
+
+
+async def test_the_view_memo_stays_within_its_bound(client: LocalClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core, "VIEW_OBJECTS_MAX", 3)
+    registry = client.registry
+    for i in range(5):
+        await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bound-{i}"}})
+        assert (await registry.view_get("", "namespaces", None, f"bound-{i}"))["metadata"]["name"] == f"bound-{i}"
+        assert len(registry._view_objects) <= 3
