@@ -52,6 +52,16 @@ def _node(obj: dict[str, Any]) -> Node:
                 list(m.get("finalizers") or []), bool(m.get("deletionTimestamp")))
 
 
+def _unchanged_bystander(meta: dict[str, Any], old: dict[str, Any], nodes: dict[str, Node]) -> bool:
+    """A change that leaves the graph as it is and concerns no one: an object known by its uid,
+    with no owners, not being deleted, whose finalizers did not change (most writes: status,
+    spec, annotations) -- handling it would rebuild the same node and queue nothing."""
+    return (not meta.get("ownerReferences") and not old.get("ownerReferences")
+            and not meta.get("deletionTimestamp") and not old.get("deletionTimestamp")
+            and meta.get("finalizers") == old.get("finalizers")
+            and meta.get("uid", "") == old.get("uid", "") and meta.get("uid", "") in nodes)
+
+
 class GarbageCollector:
     def __init__(self, client: LocalClient, informers: Informers):
         self.client = client
@@ -64,6 +74,8 @@ class GarbageCollector:
 
     # ----------------------------------------------------------- graph
     def _on_change(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if typ == "MODIFIED" and old is not None and _unchanged_bystander(obj["metadata"], old["metadata"], self.nodes):
+            return
         n = _node(obj)
         prev = self.nodes.get(n.uid)
         if prev is not None:
