@@ -40,7 +40,7 @@ from ..errors import (
 )
 from ..jsonobj import clone
 from ..store import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
-from . import strategy
+from . import defaults, managedfields, schema, selectors, strategy, validation
 from .resources import RESOURCES, Resource, by_kind, storage_resource
 
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -168,7 +168,6 @@ def decode(value: bytes, revision: int) -> dict[str, Any]:
 
 
 def _selectors() -> Any:
-    from . import selectors
     return selectors
 
 
@@ -398,7 +397,6 @@ class Registry:
             raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", "Strict": {opts.field_validation}')
         if opts.trusted:
             return
-        from . import schema
         unknown = schema.unknown_fields(storage_resource(res).gvk, body)
         if not unknown:
             return
@@ -446,7 +444,6 @@ class Registry:
         """Validation (422 with causes; wrong JSON types 400).  ``check_managed``: the request
         carried managedFields of its own (not the stored ones), so those are validated too --
         what the field manager builds from nothing but the stored entries needs no check."""
-        from . import managedfields, validation
         causes, decode_msg = validation.check(res.kind, obj, old, status=subresource == "status")
         if decode_msg is not None:
             # Wrong JSON types, bad quantities, bad base64: Kubernetes fails these while decoding (400).
@@ -482,7 +479,6 @@ class Registry:
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
         sent_managed = not record or meta.get("managedFields") is not None
-        from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
         if record:
             # Ownership is recorded from the request as defaulted, before the server adds its own fields.
@@ -551,7 +547,6 @@ class Registry:
                 meta.pop(kept, None)
         if "generateName" in old_meta and "generateName" not in meta:
             meta["generateName"] = old_meta["generateName"]
-        from . import defaults, managedfields
         defaults.apply_defaults(sres.kind, obj)
         old_cmp = dict(old)
         old_cmp["metadata"] = {k: v for k, v in old_meta.items() if k != "resourceVersion"}
@@ -670,7 +665,6 @@ class Registry:
         raise conflict(res.plural, name, res.group)
 
     def _apply(self, res: Resource, live: dict[str, Any] | None, applied: Any, opts: WriteOptions) -> dict[str, Any]:
-        from . import managedfields
         if not opts.field_manager:
             raise invalid("PatchOptions", "", [Cause("FieldValueRequired", "Required value: is required for apply patch",
                                                      "fieldManager")], "meta.k8s.io")
