@@ -455,3 +455,34 @@ async def test_claim_waiting_for_slow_or_failing_provisioning_shows_its_provisio
             await until(lambda: _bound(cluster, "waits"), what="slow claim Bound")
     finally:
         drivers.unregister("example.com/slow")
+
+
+async def test_held_volumes_are_let_go_after_their_grace_in_the_order_they_were_held(tmp_path, monkeypatch):
+    """Volumes held for claims that have yet to try them (``_hold``) each get FRESH_GRACE from
+    when they were first held, oldest first -- one timer serves them all."""
+    from orlop.client import LocalClient
+    from orlop.controllers.base import Informers
+    from orlop.controllers.pv import controller as pv_controller
+    from orlop.registry.core import Registry
+    from orlop.store.sqlite import SQLiteStore
+    monkeypatch.setattr(pv_controller, "FRESH_GRACE", 0.3)
+    store = SQLiteStore(str(tmp_path / "store.db"))
+    try:
+        ctl = pv_controller.PVController(LocalClient(Registry(store), "t"), Informers(LocalClient(Registry(store), "t")))
+        ctl.unbound["manual"] = {("default", "c1"), ("default", "c2")}      # claims that have not tried yet
+        over: list[str] = []
+        original = ctl._hold_over
+        monkeypatch.setattr(ctl, "_hold_over", lambda name: (over.append(name), original(name)))
+        assert ctl._hold(pv("first", "1Gi")) is True
+        await asyncio.sleep(0.1)
+        assert ctl._hold(pv("second", "1Gi")) is True
+        assert ctl._hold(pv("first", "1Gi")) is True          # (held again: its grace still counts from the first time)
+        async def let_go(*names: str) -> bool:
+            return over == list(names)
+        await until(lambda: let_go("first"), timeout=5, what="first let go")
+        assert ctl._hold(pv("first", "1Gi")) is False and ctl._hold(pv("second", "1Gi")) in (True, False)
+        await until(lambda: let_go("first", "second"), timeout=5, what="second let go")
+        assert ctl._hold(pv("second", "1Gi")) is False
+        assert {"first", "second"} <= ctl.volume_queue._pending and ctl._grace_timer is None and not ctl._grace
+    finally:
+        await store.close()

@@ -32,6 +32,7 @@ Speed, where Kubernetes is slow (one worker, four sequential writes per bind):
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from decimal import Decimal
 from typing import Any
@@ -133,6 +134,9 @@ class PVController:
         # Unbound claims per class, and when each new (unsynced) volume was first held for them.
         self.unbound: dict[str, set[tuple[str, str]]] = {}
         self.held_since: dict[str, float] = {}
+        # When each held volume's grace ends, in the order they were held; one timer for them all.
+        self._grace: collections.deque[tuple[float, str]] = collections.deque()
+        self._grace_timer: asyncio.TimerHandle | None = None
         # New volumes held (see _hold) per class: looked at again when that class's claims change.
         self.held: dict[str, set[str]] = {}
         self.ops = Operations(self._after_op, OP_BACKOFF_MAX)
@@ -439,12 +443,26 @@ class PVController:
         now = loop.time()
         if name not in self.held_since:
             self.held_since[name] = now
-            loop.call_later(FRESH_GRACE, self._hold_over, name)
+            self._grace.append((now + FRESH_GRACE, name))
+            if self._grace_timer is None:
+                self._grace_timer = loop.call_later(FRESH_GRACE, self._grace_over)
         if now - self.held_since[name] >= FRESH_GRACE:
             self.held.get(cls, set()).discard(name)
             return False
         self.held.setdefault(cls, set()).add(name)
         return True
+
+    def _grace_over(self) -> None:
+        """``_hold_over`` for every held volume whose FRESH_GRACE has passed, oldest first.
+
+        One timer for all of them instead of one each: a volume is held for every new volume
+        while claims are being created, and thousands of timers in the event loop's heap cost
+        every timer operation of the loop."""
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 0.001       # (a timer may fire within the clock's resolution of its time)
+        while self._grace and self._grace[0][0] <= now:
+            self._hold_over(self._grace.popleft()[1])
+        self._grace_timer = loop.call_at(self._grace[0][0], self._grace_over) if self._grace else None
 
     def _hold_over(self, name: str) -> None:
         """FRESH_GRACE has passed for a held volume: its next sync writes it Available (if still unclaimed)."""
