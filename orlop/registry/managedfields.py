@@ -1892,8 +1892,9 @@ def apply(live: Mapping[str, Any] | None, applied: Mapping[str, Any], *, manager
 
     Returns the new object (a fresh copy) with ``metadata.managedFields`` updated; raises
     StatusError 409 Conflict (FieldManagerConflict causes) unless ``force``, 400 for a wrong
-    kind/version or a configuration that carries managedFields, 500 (as Kubernetes does) for a
-    configuration whose list items lack their keys or repeat them.  ``metadata.resourceVersion``
+    kind/version, a configuration that carries managedFields, or one whose list items lack
+    their keys or repeat them (with Kubernetes' message; Kubernetes answers that one with a
+    500, kubernetes#118476, and a 400 is the fix proposed there, kubernetes#139255).  ``metadata.resourceVersion``
     in the configuration is merged like any field; checking it as a precondition is the caller's.
     Manager ``kubectl`` upgrades client-side apply: conflicts on fields whose live values still
     match the last-applied annotation are forced, and that annotation is kept in sync.
@@ -1920,7 +1921,8 @@ def apply(live: Mapping[str, Any] | None, applied: Mapping[str, Any], *, manager
     _field_set(types, config, errors)
     if errors:
         detail = errors[0] if len(errors) == 1 else "errors:\n" + "\n".join("  " + e for e in errors)
-        raise StatusError(500, "", f"failed to create typed patch object ({_object_gvknn(applied)}): {detail}")
+        raise StatusError(400, "BadRequest",
+                          f"failed to create typed patch object ({_object_gvknn(applied)}): {detail}")
 
     base = _without_managed_fields(live) if live is not None else {}
     me = _key(manager or "unknown", "Apply", api_version, subresource)

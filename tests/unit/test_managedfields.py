@@ -528,13 +528,14 @@ def test_apply_accepts_null_managed_fields_and_resource_version() -> None:
     assert "f:metadata" not in entry(out, "kubectl")["fieldsV1"]
 
 
-def test_apply_duplicate_list_keys_fails_like_kubernetes() -> None:
+def test_apply_duplicate_list_keys_fails_with_kubernetes_message_as_a_bad_request() -> None:
+    """Kubernetes' message; Kubernetes' code is 500 (kubernetes#118476), orlop's 400 (as kubernetes#139255)."""
     applied = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "rag", "namespace": "ns"},
                "spec": {"template": {"spec": {"containers": [
                    {"name": "c", "env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}]}}}}
     with pytest.raises(StatusError) as err:
         do_apply(None, applied, "helm", T0, gvk=STS, api_version="apps/v1")
-    assert err.value.code == 500
+    assert err.value.code == 400 and err.value.reason == "BadRequest"
     assert err.value.message == ('failed to create typed patch object (ns/rag; apps/v1, Kind=StatefulSet): '
                                  '.spec.template.spec.containers[name="c"].env: duplicate entries for key '
                                  '[name="A"]')
