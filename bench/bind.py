@@ -17,6 +17,7 @@ machine's speed at the time; the host is shared, so compare runs at similar valu
 - the same for dynamic provisioning plus ``dynamic_volumes_per_s``;
 - ``static_writes_per_claim`` (and ``dynamic_``): store writes per claim, the creates and
   events included (the growth of the global revision);
+- ``static_server_rss_mb`` (and ``dynamic_``): the server's resident memory once all are Bound;
 - ``static_server_cpu_ms`` / ``static_server_main_ms`` (and ``dynamic_``): CPU time of the
   ``orlop up`` process / of its main (event-loop) thread per claim, from the first create
   to the last Bound (a static claim's figure includes its PV).
@@ -120,6 +121,17 @@ async def run_dynamic(http: aiohttp.ClientSession, m: int, c: int) -> dict[str, 
 SERVER_PID = 0      # the `orlop up` under test, for its CPU time
 
 
+def server_rss_mb() -> float:
+    """Resident memory of the server process, MiB; 0 when unknown."""
+    if not SERVER_PID:
+        return 0.0
+    with open(f"/proc/{SERVER_PID}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def server_cpu() -> tuple[float, float]:
     """CPU seconds of the server process and of its main (event-loop) thread; zeros when unknown."""
     if not SERVER_PID:
@@ -200,7 +212,9 @@ async def measure(http: aiohttp.ClientSession, ns: str, rv: str, items: list[tup
             f"{label}_server_cpu_ms": round(1000 * (cpu1[0] - cpu0[0]) / claims, 3),
             f"{label}_server_main_ms": round(1000 * (cpu1[1] - cpu0[1]) / claims, 3),
             # store writes (creates included, events too) per claim: the global revision's growth
-            f"{label}_writes_per_claim": round((rv_end - int(rv)) / claims, 2)}
+            f"{label}_writes_per_claim": round((rv_end - int(rv)) / claims, 2),
+            # the server's resident memory once they are all Bound (everything before included)
+            f"{label}_server_rss_mb": server_rss_mb()}
 
 
 async def in_process(n: int, tmp: str) -> dict[str, Any]:
