@@ -167,10 +167,6 @@ def decode(value: bytes, revision: int) -> dict[str, Any]:
     return obj
 
 
-def _selectors() -> Any:
-    return selectors
-
-
 def _continue_token(rv: int, key: str) -> str:
     raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": key})
     return base64.urlsafe_b64encode(raw).decode()
@@ -256,7 +252,7 @@ class Registry:
 
     async def list(self, res: Resource, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
         self.check_list_options(res, opts)
-        sel = _selectors()
+        sel = selectors
         label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
         field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
         if field_reqs:
@@ -312,7 +308,7 @@ class Registry:
         if label_sel is not None and not label_sel.matches(obj["metadata"].get("labels")):
             return False
         if field_reqs:
-            sel = _selectors()
+            sel = selectors
             return bool(sel.fields_match(field_reqs, sel.selectable_fields(res.kind, obj)))
         return True
 
@@ -320,7 +316,7 @@ class Registry:
         """Raise the 400 a bad selector or resourceVersion deserves, before any response is started."""
         if opts.continue_token and opts.resource_version not in ("", None):
             raise bad_request("specifying resource version is not allowed when using continue")
-        sel = _selectors()
+        sel = selectors
         if opts.label_selector:
             sel.parse_label_selector(opts.label_selector)
         if opts.field_selector:
@@ -336,7 +332,7 @@ class Registry:
         version, carry the object's JSON instead of the object (``WatchEvent.raw``) -- what the API
         server writes to the client anyway, so it is never decoded and encoded again.
         """
-        sel = _selectors()
+        sel = selectors
         label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
         field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
         if field_reqs:
@@ -855,7 +851,7 @@ class Registry:
     def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         sel = (obj.get("spec") or {}).get("selector")
-        selector = str(_selectors().label_selector_from_dict(sel)) if sel else ""
+        selector = str(selectors.label_selector_from_dict(sel)) if sel else ""
         return {
             "kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
