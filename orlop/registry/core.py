@@ -252,11 +252,10 @@ class Registry:
 
     async def list(self, res: Resource, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
         self.check_list_options(res, opts)
-        sel = selectors
-        label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
-        field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
+        label_sel = selectors.parse_label_selector(opts.label_selector) if opts.label_selector else None
+        field_reqs = selectors.parse_field_selector(opts.field_selector) if opts.field_selector else []
         if field_reqs:
-            sel.check_field_selector(res.kind, field_reqs, res.group_version)
+            selectors.check_field_selector(res.kind, field_reqs, res.group_version)
         sres = storage_resource(res)
         prefix = sres.key_prefix(namespace)
         start, list_rv = "", 0
@@ -308,19 +307,17 @@ class Registry:
         if label_sel is not None and not label_sel.matches(obj["metadata"].get("labels")):
             return False
         if field_reqs:
-            sel = selectors
-            return bool(sel.fields_match(field_reqs, sel.selectable_fields(res.kind, obj)))
+            return bool(selectors.fields_match(field_reqs, selectors.selectable_fields(res.kind, obj)))
         return True
 
     def check_list_options(self, res: Resource, opts: ListOptions) -> None:
         """Raise the 400 a bad selector or resourceVersion deserves, before any response is started."""
         if opts.continue_token and opts.resource_version not in ("", None):
             raise bad_request("specifying resource version is not allowed when using continue")
-        sel = selectors
         if opts.label_selector:
-            sel.parse_label_selector(opts.label_selector)
+            selectors.parse_label_selector(opts.label_selector)
         if opts.field_selector:
-            sel.check_field_selector(res.kind, sel.parse_field_selector(opts.field_selector), res.group_version)
+            selectors.check_field_selector(res.kind, selectors.parse_field_selector(opts.field_selector), res.group_version)
         parse_rv(opts.resource_version)
 
     async def watch(self, res: Resource, namespace: str | None, opts: ListOptions,
@@ -332,11 +329,10 @@ class Registry:
         version, carry the object's JSON instead of the object (``WatchEvent.raw``) -- what the API
         server writes to the client anyway, so it is never decoded and encoded again.
         """
-        sel = selectors
-        label_sel = sel.parse_label_selector(opts.label_selector) if opts.label_selector else None
-        field_reqs = sel.parse_field_selector(opts.field_selector) if opts.field_selector else []
+        label_sel = selectors.parse_label_selector(opts.label_selector) if opts.label_selector else None
+        field_reqs = selectors.parse_field_selector(opts.field_selector) if opts.field_selector else []
         if field_reqs:
-            sel.check_field_selector(res.kind, field_reqs, res.group_version)
+            selectors.check_field_selector(res.kind, field_reqs, res.group_version)
         rv = parse_rv(opts.resource_version)
         sres = storage_resource(res)
         prefix = sres.key_prefix(namespace)
