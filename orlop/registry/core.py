@@ -662,6 +662,9 @@ class Registry:
                                                      "fieldManager")], "meta.k8s.io")
         if not isinstance(applied, dict):
             raise bad_request("the body of an apply patch must be an object")
+        if not isinstance(applied.get("metadata") or {}, dict):
+            raise bad_request(f"{res.kind} in version \"{res.version}\" cannot be handled as a {res.kind}: "
+                              "metadata must be an object")
         if (applied.get("metadata") or {}).get("managedFields") is not None:
             raise bad_request("metadata.managedFields must be nil")
         return managedfields.apply(live, applied, manager=opts.field_manager, force=opts.force,

@@ -445,6 +445,10 @@ CASES: list[Case] = [
          ctype=PATCH_APPLY, params={"fieldManager": "bad", "force": "true"},
          message="failed to create typed patch object (bad/sentinel; /v1, Kind=PersistentVolumeClaim): "
                  '.metadata.finalizers: duplicate entries for key [="example.com/f"]'),
+    Case("apply-metadata-not-an-object", "PATCH", f"{PVCS}/sentinel", {"metadata": True}, ctype=PATCH_APPLY,
+         params={"fieldManager": "bad", "force": "true"},
+         message='PersistentVolumeClaim in version "v1" cannot be handled as a PersistentVolumeClaim: '
+                 "metadata must be an object"),
     Case("patch-missing", "PATCH", f"{PVCS}/nope", {"metadata": {"labels": {"a": "b"}}}, 404, "NotFound",
          ctype=PATCH_MERGE, message='persistentvolumeclaims "nope" not found'),
     # ---- conflicts and existence
