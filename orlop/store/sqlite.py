@@ -11,15 +11,20 @@ Shape:
   history; compaction deletes its oldest rows;
 - ``meta`` the current revision and the compacted revision.
 
-Writes are funnelled through one writer thread that *group-commits*: it takes every
-write queued while the previous fsync ran and commits them in one transaction.  A write
-whose precondition fails (key exists, key missing, revision moved) finds out before it
-changes anything, so it fails alone and its neighbours commit; any other error (I/O, disk
-full) fails the whole transaction.  Many concurrent writers therefore share one fsync
-instead of paying one each, and revisions stay strictly ordered.  The writes an event loop
-makes in one turn reach the writer thread as one hand-off (one queue put, one wake-up of the
-thread, instead of one per write), and the results of a batch reach the event loop in one
-wake-up.  Reads use a second connection in a second thread (WAL readers see
+Writes are group-committed: every write queued while the previous transaction was being
+made durable goes into the next transaction together.  A write whose precondition fails (key
+exists, key missing, revision moved) finds out before it changes anything, so it fails alone
+and its neighbours commit; any other error (I/O, disk full) fails the whole transaction.  Many
+concurrent writers therefore share one fsync instead of paying one each, and revisions stay
+strictly ordered.  The statements of a transaction run on the event loop's own thread, and
+only its COMMIT (the fsync) on the committer thread: a SQLite statement takes microseconds,
+but each one releases and retakes the GIL, and a thread that wants the GIL back while the
+event loop runs Python waits for it -- measured, a writer thread running the statements
+itself spent three quarters of its time waiting for the GIL and became the bottleneck of
+the whole server, while a COMMIT is one wait per transaction.  (Compaction, a long DELETE,
+runs whole on the committer thread, so it never stalls the event loop.)  The results of a
+transaction reach the event loop in one wake-up, with the start of the next transaction.
+Reads use a second connection in a second thread (WAL readers see
 a consistent snapshot and never block the writer), except point reads of one key: those
 run at once on a connection of their own in the caller's thread (a primary-key lookup
 takes microseconds and WAL readers never wait for the writer, so a hop to the reader
@@ -32,8 +37,7 @@ Point reads are served from memory when they can be: the writer thread, right af
 commit, puts every key it wrote into a cache (and takes deleted ones out), so the cache holds
 exactly what SQLite would answer (a key read and found absent is remembered as absent too)
 -- a controller reading the object it just wrote, or admission reading a namespace, never
-leaves the event loop (a SQLite call hands the GIL to the writer thread, which may keep it
-for a whole batch).  A read that misses fills the cache only if no commit reached the cache
+runs a SQLite statement at all.  A read that misses fills the cache only if no commit reached the cache
 while it read (a generation counter, checked under the same lock the writer holds), so a
 stale value can never be put back over a newer one.  A list of a prefix that held only a
 handful of rows last time (storage classes, say) is read on the caller's thread too.
@@ -119,13 +123,18 @@ class _Watcher:
 
 
 class _Op:
-    __slots__ = ("fn", "future", "loop", "result", "error", "events")
+    __slots__ = ("fn", "future", "loop", "inline", "result", "error", "events")
 
     def __init__(self, fn: Callable[[sqlite3.Connection, int], tuple[Any, list[WatchEvent]]],
-                 future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop):
+                 future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, inline: bool = True):
         self.fn = fn
         self.future = future
         self.loop = loop
+        # False: too long to run on the event loop (compaction); run whole on the committer thread.
+        self.inline = inline
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.events: list[WatchEvent] = []
 
 
 class SQLiteStore(Store):
@@ -139,12 +148,17 @@ class SQLiteStore(Store):
         self._reader = self._connect()
         self._point_reader = self._connect()
         self._read_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orlop-store-read")
-        # Writes reach the writer thread as lists: those made in one turn of an event loop go
-        # together (one queue hand-off per turn, not one per write; see _write).
-        self._queue: queue.Queue[list[_Op] | None] = queue.Queue()
-        self._pending: dict[asyncio.AbstractEventLoop, list[_Op]] = {}
-        self._writer_conn: sqlite3.Connection | None = None
-        self._writer = threading.Thread(target=self._write_loop, name="orlop-store-write", daemon=True)
+        # Writes waiting for the next transaction; ``_busy`` while one is being written or committed
+        # (one at a time: they share the writer connection); ``_kicked`` while a call of ``_flush``
+        # is scheduled.  All three under ``_write_lock`` (writes may come from several event loops).
+        self._write_lock = threading.Lock()
+        self._queued: list[_Op] = []
+        self._busy = False
+        self._kicked = False
+        self._writer_conn = self._connect()
+        # Transactions to commit (statements run: True) or to run whole (False), for the committer.
+        self._commits: queue.Queue[tuple[list[_Op], bool] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._commit_loop, name="orlop-store-commit", daemon=True)
         self._watchers: set[_Watcher] = set()
         # The same watchers by the resource part of their prefix ("/core/pods/"), so that an event
         # is offered only to those of its resource; "" holds the ones with shorter prefixes.
@@ -278,75 +292,114 @@ class SQLiteStore(Store):
         return await self._read(lambda c: c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0])
 
     # ----------------------------------------------------------------- writes
-    async def _write(self, fn: Callable[[sqlite3.Connection, int], tuple[Any, list[WatchEvent]]]) -> Any:
+    async def _write(self, fn: Callable[[sqlite3.Connection, int], tuple[Any, list[WatchEvent]]],
+                     inline: bool = True) -> Any:
         if self._closed:
             raise RuntimeError("store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        pending = self._pending.get(loop)
-        if pending is None:
-            pending = self._pending[loop] = []
-            loop.call_soon(self._hand_off, loop)
-        pending.append(_Op(fn, fut, loop))
+        with self._write_lock:
+            self._queued.append(_Op(fn, fut, loop, inline))
+            kick = not self._busy and not self._kicked
+            if kick:
+                self._kicked = True
+        if kick:
+            # At the end of this loop turn: the writes made in the turn go in one transaction.
+            loop.call_soon(self._flush)
         return await fut
 
-    def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The writes ``loop`` made since its last turn, to the writer thread as one item."""
-        ops = self._pending.pop(loop, None)
-        if ops:
-            self._queue.put(ops)
+    def _flush(self) -> None:
+        """Start the next transaction with the queued writes, unless one is under way (its end calls
+        this again).  Runs on an event loop's thread."""
+        with self._write_lock:
+            self._kicked = False
+            if self._busy or not self._queued:
+                return
+            first = self._queued[0]
+            if not first.inline:
+                batch = [self._queued.pop(0)]
+            else:
+                n = 1
+                while n < len(self._queued) and n < MAX_GROUP and self._queued[n].inline:
+                    n += 1
+                batch = self._queued[:n]
+                del self._queued[:n]
+            self._busy = True
+        if not first.inline:
+            self._commits.put((batch, False))
+            return
+        try:
+            self._run_statements(self._writer_conn, batch)
+        except Exception as e:  # noqa: BLE001 - disk full, I/O error: every op fails
+            self._fail(self._writer_conn, batch, e)
+            self._finish(batch)
+            return
+        self._commits.put((batch, True))
 
-    def _write_loop(self) -> None:
-        conn = self._writer_conn = self._connect()
+    @staticmethod
+    def _run_statements(conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        """One transaction's statements, up to (not including) its COMMIT."""
+        conn.execute("BEGIN IMMEDIATE")
+        rev = conn.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
+        for op in batch:
+            try:
+                op.result, op.events = op.fn(conn, rev)
+                rev += len(op.events)
+            except StoreError as e:
+                # A precondition: checked before the write changed anything (no savepoint needed).
+                op.error = e
+        conn.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
+
+    @staticmethod
+    def _fail(conn: sqlite3.Connection, batch: list[_Op], e: BaseException) -> None:
+        log.error("store commit failed: %s", e, exc_info=e)
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        for op in batch:
+            op.error, op.events = e, []
+
+    def _commit_loop(self) -> None:
+        """The committer thread: makes each transaction durable (the fsync, without the GIL)."""
+        conn = self._writer_conn
         while True:
-            ops = self._queue.get()
-            if ops is None:
+            item = self._commits.get()
+            if item is None:
                 break
-            batch = list(ops)
-            stop = False
-            while len(batch) < MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.extend(nxt)
-            self._commit_batch(conn, batch)
-            if stop:
-                break
+            batch, statements_run = item
+            try:
+                if not statements_run:
+                    self._run_statements(conn, batch)
+                conn.execute("COMMIT")
+                self._cache_commit(batch)
+            except Exception as e:  # noqa: BLE001 - disk full, I/O error: every op fails
+                self._fail(conn, batch, e)
+            self._finish(batch)
         conn.close()
 
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            rev = conn.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
-            for op in batch:
-                op.error = None
-                op.events = []
-                try:
-                    op.result, op.events = op.fn(conn, rev)
-                    rev += len(op.events)
-                except StoreError as e:
-                    # A precondition: checked before the write changed anything (no savepoint needed).
-                    op.error = e
-            conn.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
-            conn.execute("COMMIT")
-            self._cache_commit(batch)
-        except Exception as e:  # noqa: BLE001 - disk full, I/O error: every op fails
-            log.exception("store commit failed")
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            for op in batch:
-                op.error, op.events = e, []
+    def _finish(self, batch: list[_Op]) -> None:
+        """A transaction is over: its results to their event loops, and the next one started there.
+
+        Any thread.  The next transaction starts in the same call (one wake-up of the loop) on the
+        loop of the oldest queued write; callbacks run in order, so events stay in revision order."""
         by_loop: dict[asyncio.AbstractEventLoop, list[_Op]] = {}
         for op in batch:
             by_loop.setdefault(op.loop, []).append(op)
+        with self._write_lock:
+            self._busy = False
+            nxt = self._queued[0].loop if self._queued and not self._kicked else None
+            if nxt is not None:
+                self._kicked = True
+        if nxt is not None:
+            by_loop.setdefault(nxt, [])
         for loop, ops in by_loop.items():
-            loop.call_soon_threadsafe(self._deliver_all, ops)
+            loop.call_soon_threadsafe(self._after, ops, loop is nxt)
+
+    def _after(self, ops: list[_Op], flush: bool) -> None:
+        self._deliver_all(ops)
+        if flush:
+            self._flush()
 
     def _deliver_all(self, ops: list[_Op]) -> None:
         for op in ops:
@@ -414,7 +467,7 @@ class SQLiteStore(Store):
                 c.execute("DELETE FROM log WHERE rev<=?", (target,))
                 c.execute("UPDATE meta SET value=? WHERE name='compacted'", (target,))
             return target, []
-        return await self._write(fn)
+        return await self._write(fn, inline=False)
 
     # ------------------------------------------------------------------ watch
     async def watch(self, prefix: str, revision: int,  # type: ignore[override]
@@ -471,9 +524,15 @@ class SQLiteStore(Store):
         if self._closed:
             return
         self._closed = True
-        for loop in list(self._pending):
-            self._hand_off(loop)     # writes made just before close still happen
-        self._queue.put(None)
+        # Writes made just before close still happen.
+        while True:
+            with self._write_lock:
+                idle = not self._busy and not self._queued
+            if idle:
+                break
+            self._flush()       # (returns at once while a transaction is under way)
+            await asyncio.sleep(0.001)
+        self._commits.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
         for w in list(self._watchers):
             w.queue.put_nowait(None)

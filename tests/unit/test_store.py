@@ -369,3 +369,74 @@ async def test_small_lists_are_read_on_the_callers_thread_with_the_same_answer(s
     await store.create("/few/3", b"v3")
     rows, rev = await store.list("/few/")
     assert [kv.key for kv in rows] == ["/few/0", "/few/1", "/few/2", "/few/3"] and rev == await store.current_revision()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
+async def test_a_full_disk_fails_the_whole_transaction_and_writes_resume_once_there_is_room(tmp_path):
+    """A real disk-full (a 1 MiB tmpfs): every write of the transaction that hit it fails with the
+    error, none of them is half-applied or seen by watchers, and once the filesystem has room again
+    the same store writes on, its revisions continuing without a gap."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
+    try:
+        s = SQLiteStore(str(mnt / "db.sqlite"))
+        try:
+            first = await s.create("/f/first", b"x")
+            seen: list[int] = []
+
+            async def watch() -> None:
+                async for ev in s.watch("/f/", first):
+                    seen.append(ev.revision)
+            watcher = asyncio.create_task(watch())
+            big = os.urandom(16 * 1024)
+            results: list[object] = []
+            for round_ in range(100):       # rounds of 8 writes of 16 KiB (stored twice: kv and log)
+                results += await asyncio.gather(*(s.create(f"/f/{round_}-{i}", big) for i in range(8)),
+                                                return_exceptions=True)
+                if any(isinstance(r, BaseException) for r in results):
+                    break
+            failed = [r for r in results if isinstance(r, BaseException)]
+            assert failed, "the tmpfs never filled up"
+            assert all("full" in str(e).lower() for e in failed), failed
+            ok = [r for r in results if isinstance(r, int)]
+            assert ok, "the first transaction already failed"
+            # Every acknowledged write is there; no failed one is.
+            assert await s.count("/f/") == 1 + len(ok)
+            assert await s.current_revision() == max(ok)
+            subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+            after = await s.create("/f/after", b"y")
+            assert after == max(ok) + 1
+            assert (await s.get("/f/after")).value == b"y"
+            for _ in range(100):
+                if seen and seen[-1] == after:
+                    break
+                await asyncio.sleep(0.01)
+            assert seen == sorted(ok) + [after]     # watchers saw exactly the committed writes, in order
+            watcher.cancel()
+        finally:
+            await s.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+async def test_statements_run_on_the_loop_thread_commits_and_compaction_on_the_committer(store):
+    """Where each statement runs (the module docstring's reason): a write's statements on the event
+    loop's thread (no GIL hand-off per statement), its COMMIT (the fsync) on the committer thread,
+    and compaction's long DELETE whole on the committer, never stalling the loop."""
+    import threading
+    ran: list[tuple[str, str]] = []
+    store._writer_conn.set_trace_callback(lambda sql: ran.append((threading.current_thread().name, sql.split()[0])))
+    loop_thread = threading.current_thread().name
+    revs = await asyncio.gather(*(store.create(f"/t/{i}", b"v") for i in range(20)))
+    assert revs == list(range(revs[0], revs[0] + 20))
+    await store.compact(5)
+    store._writer_conn.set_trace_callback(None)
+    where: dict[str, set[str]] = {}
+    for thread, verb in ran:
+        where.setdefault(verb, set()).add(thread)
+    assert where["INSERT"] == {loop_thread}
+    assert where["COMMIT"] == {"orlop-store-commit"}
+    assert "orlop-store-commit" in where["DELETE"] and loop_thread not in where["DELETE"]
+    # The 20 creates of one loop turn went in one transaction: one COMMIT for them, one for compaction.
+    assert [verb for _, verb in ran].count("COMMIT") == 2
