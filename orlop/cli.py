@@ -12,6 +12,7 @@ import logging
 import click
 
 from . import up as up_mod
+from .store import StoreInUse
 
 
 @click.group()
@@ -46,6 +47,9 @@ def up(data_dir: str, port: int, address: str, tls_san: tuple[str, ...], compact
                         runtime=runtime or "", agent_port=agent_port)
     try:
         asyncio.run(up_mod.run(cfg))
+    except StoreInUse as e:
+        raise click.ClickException(f"the data directory {data_dir} is in use by another orlop"
+                                   + (f" (pid {e.pid})" if e.pid else "")) from None
     except OSError as e:
         raise click.ClickException(f"cannot serve on {address}:{port}: {e.strerror or e}") from None
     except KeyboardInterrupt:

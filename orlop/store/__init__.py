@@ -42,6 +42,16 @@ class RevisionMismatch(StoreError):
         self.current = current
 
 
+class StoreInUse(StoreError):
+    """Another process has the store open (two servers on one data directory would each miss the
+    other's writes in their watches)."""
+
+    def __init__(self, path: str, pid: str):
+        super().__init__(f"{path} is in use by another process" + (f" (pid {pid})" if pid else ""))
+        self.path = path
+        self.pid = pid
+
+
 class Compacted(StoreError):
     """The requested revision is older than the oldest revision still held."""
 

@@ -46,6 +46,7 @@ handful of rows last time (storage classes, say) is read on the caller's thread 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import queue
@@ -55,7 +56,17 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store, StoreError, WatchEvent
+from . import (
+    Compacted,
+    KeyExists,
+    KeyNotFound,
+    KeyValue,
+    RevisionMismatch,
+    Store,
+    StoreError,
+    StoreInUse,
+    WatchEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +152,7 @@ class SQLiteStore(Store):
     def __init__(self, path: str):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._lock_file = self._lock(path)
         conn = self._connect()
         conn.executescript(_SCHEMA)
         start_rev = conn.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
@@ -174,6 +186,25 @@ class SQLiteStore(Store):
         # Highest revision handed to watchers (in the event loop); progress events never pass it.
         self._delivered = start_rev
         self._writer.start()
+
+    @staticmethod
+    def _lock(path: str) -> Any:
+        """One process at a time (``path``.lock, flock'd for the store's life, holds its pid): the
+        watches of a second one would miss the first one's writes, and its statements, which run on
+        the event loop, would wait for the other's transactions."""
+        f = open(path + ".lock", "a+")  # noqa: SIM115 - held open as long as the store
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip()
+            f.close()
+            raise StoreInUse(path, pid) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        return f
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -539,3 +570,4 @@ class SQLiteStore(Store):
         self._read_exec.shutdown(wait=True)
         self._reader.close()
         self._point_reader.close()
+        self._lock_file.close()     # (the lock goes with it)

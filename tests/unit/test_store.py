@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from orlop.store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, WatchEvent
+from orlop.store import Compacted, KeyExists, KeyNotFound, RevisionMismatch, StoreInUse, WatchEvent
 from orlop.store import sqlite as sqlite_mod
 from orlop.store.sqlite import SQLiteStore
 
@@ -440,3 +440,44 @@ async def test_statements_run_on_the_loop_thread_commits_and_compaction_on_the_c
     assert "orlop-store-commit" in where["DELETE"] and loop_thread not in where["DELETE"]
     # The 20 creates of one loop turn went in one transaction: one COMMIT for them, one for compaction.
     assert [verb for _, verb in ran].count("COMMIT") == 2
+
+
+async def test_a_second_process_cannot_open_a_store_in_use(tmp_path):
+    """One process at a time: a second one is refused, naming the first one's pid, until it closes."""
+    db = str(tmp_path / "db.sqlite")
+    s = SQLiteStore(db)
+    await s.create("/k/a", b"1")
+    code = textwrap.dedent(f"""
+        import sys
+        from orlop.store import StoreInUse
+        from orlop.store.sqlite import SQLiteStore
+        try:
+            SQLiteStore({db!r})
+        except StoreInUse as e:
+            print(e.pid, e)
+            sys.exit(3)
+    """)
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 3, cp.stderr
+    assert cp.stdout.split()[0] == str(os.getpid()) and "in use by another process" in cp.stdout
+    with pytest.raises(StoreInUse):
+        SQLiteStore(db)         # (another open of it in this process is refused too)
+    await s.close()
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    again = SQLiteStore(db)
+    assert (await again.get("/k/a")).value == b"1"
+    await again.close()
+
+
+async def test_orlop_up_on_a_data_directory_in_use_says_so(tmp_path):
+    data = tmp_path / "data"
+    s = SQLiteStore(str(data / "store.db"))
+    try:
+        cp = subprocess.run([sys.executable, "-m", "orlop.cli", "up", "--data-dir", str(data), "--port", "0",
+                             "--runtime", "none"], capture_output=True, text=True, timeout=120)
+    finally:
+        await s.close()
+    assert cp.returncode == 1
+    assert f"the data directory {data} is in use by another orlop (pid {os.getpid()})" in cp.stderr
+    assert "Traceback" not in cp.stderr
