@@ -33,12 +33,12 @@ read).  Watchers are fed in-process right
 after each commit, and replay older changes from ``log``; events are de-duplicated by
 revision so a watcher registered during a commit sees each change exactly once.
 
-Point reads are served from memory when they can be: the writer thread, right after each
+Point reads are served from memory when they can be: the committer thread, right after each
 commit, puts every key it wrote into a cache (and takes deleted ones out), so the cache holds
 exactly what SQLite would answer (a key read and found absent is remembered as absent too)
 -- a controller reading the object it just wrote, or admission reading a namespace, never
-runs a SQLite statement at all.  A read that misses fills the cache only if no commit reached the cache
-while it read (a generation counter, checked under the same lock the writer holds), so a
+runs a statement.  A read that misses fills the cache only if no commit reached the cache
+while it read (a generation counter, checked under the same lock the committer holds), so a
 stale value can never be put back over a newer one.  A list of a prefix that held only a
 handful of rows last time (storage classes, say) is read on the caller's thread too.
 """
@@ -425,7 +425,14 @@ class SQLiteStore(Store):
         if nxt is not None:
             by_loop.setdefault(nxt, [])
         for loop, ops in by_loop.items():
-            loop.call_soon_threadsafe(self._after, ops, loop is nxt)
+            try:
+                loop.call_soon_threadsafe(self._after, ops, loop is nxt)
+            except RuntimeError:
+                # That loop is closed (its writers are gone with it): the next transaction waits
+                # for the next write instead, from whichever loop makes it.
+                if loop is nxt:
+                    with self._write_lock:
+                        self._kicked = False
 
     def _after(self, ops: list[_Op], flush: bool) -> None:
         self._deliver_all(ops)
@@ -459,10 +466,12 @@ class SQLiteStore(Store):
 
     async def create(self, key: str, value: bytes) -> int:
         def fn(c: sqlite3.Connection, rev: int) -> tuple[int, list[WatchEvent]]:
-            if c.execute("SELECT 1 FROM kv WHERE key=?", (key,)).fetchone():
-                raise KeyExists(key)
             new = rev + 1
-            c.execute("INSERT INTO kv(key, value, mod_rev, create_rev) VALUES (?,?,?,?)", (key, value, new, new))
+            try:
+                c.execute("INSERT INTO kv(key, value, mod_rev, create_rev) VALUES (?,?,?,?)", (key, value, new, new))
+            except sqlite3.IntegrityError:
+                # The key exists: the failed statement changed nothing (SQLite backs it out alone).
+                raise KeyExists(key) from None
             return new, [self._log(c, new, key, PUT, value, None, new)]
         return await self._write(fn)
 

@@ -481,3 +481,23 @@ async def test_orlop_up_on_a_data_directory_in_use_says_so(tmp_path):
     assert cp.returncode == 1
     assert f"the data directory {data} is in use by another orlop (pid {os.getpid()})" in cp.stderr
     assert "Traceback" not in cp.stderr
+
+
+async def test_a_refused_write_in_a_transaction_changes_nothing_and_its_neighbours_commit(store):
+    """One transaction (the writes of one loop turn) with a create of a key that exists and an
+    update at a stale revision between good writes: those two fail alone, leave no trace in the
+    key or the history, and the others get consecutive revisions."""
+    r0 = await store.create("/n/x", b"x0")
+    results = await asyncio.gather(store.create("/n/a", b"a"), store.create("/n/x", b"dup"),
+                                   store.update("/n/x", b"stale", r0 - 1 if r0 > 1 else 99),
+                                   store.create("/n/b", b"b"), return_exceptions=True)
+    assert isinstance(results[1], KeyExists) and isinstance(results[2], RevisionMismatch)
+    assert results[0] == r0 + 1 and results[3] == r0 + 2
+    kv = await store.get("/n/x")
+    assert kv.value == b"x0" and kv.mod_revision == r0
+    events = []
+    async for ev in store.watch("/n/", r0 - 1):
+        events.append((ev.key, ev.revision, ev.value))
+        if len(events) == 3:
+            break
+    assert events == [("/n/x", r0, b"x0"), ("/n/a", r0 + 1, b"a"), ("/n/b", r0 + 2, b"b")]
