@@ -346,17 +346,15 @@ class SQLiteStore(Store):
             self._kicked = False
             if self._busy or not self._queued:
                 return
-            first = self._queued[0]
-            if not first.inline:
-                batch = [self._queued.pop(0)]
-            else:
-                n = 1
+            # The queued writes up to MAX_GROUP, or one that must not run on the loop, alone.
+            n = 1
+            if self._queued[0].inline:
                 while n < len(self._queued) and n < MAX_GROUP and self._queued[n].inline:
                     n += 1
-                batch = self._queued[:n]
-                del self._queued[:n]
+            batch = self._queued[:n]
+            del self._queued[:n]
             self._busy = True
-        if not first.inline:
+        if not batch[0].inline:
             self._commits.put((batch, False))
             return
         try:

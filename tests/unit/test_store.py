@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -424,7 +425,6 @@ async def test_statements_run_on_the_loop_thread_commits_and_compaction_on_the_c
     """Where each statement runs (the module docstring's reason): a write's statements on the event
     loop's thread (no GIL hand-off per statement), its COMMIT (the fsync) on the committer thread,
     and compaction's long DELETE whole on the committer, never stalling the loop."""
-    import threading
     ran: list[tuple[str, str]] = []
     store._writer_conn.set_trace_callback(lambda sql: ran.append((threading.current_thread().name, sql.split()[0])))
     loop_thread = threading.current_thread().name
