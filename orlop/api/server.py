@@ -31,6 +31,7 @@ from ..registry.core import (
     WriteOptions,
 )
 from ..registry.resources import Resource
+from ..store import StoreFailure
 from . import discovery, protobuf
 from .decoding import decode_body, unrecognized
 from .proxy import NodeProxy
@@ -141,6 +142,8 @@ class ApiServer:
             return await handler(request)
         except StatusError as e:
             return status_response(e)
+        except StoreFailure as e:
+            return status_response(errors.internal(str(e)))
         except web.HTTPRequestEntityTooLarge:
             return status_response(errors.too_large(
                 f"the request body is larger than the limit of {MAX_BODY} bytes"))

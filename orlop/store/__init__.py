@@ -42,6 +42,11 @@ class RevisionMismatch(StoreError):
         self.current = current
 
 
+class StoreFailure(StoreError):
+    """The backend could not make a transaction durable (disk full, I/O error): none of its writes
+    happened.  The API answers 500 with this message, as Kubernetes passes on etcd's errors."""
+
+
 class StoreInUse(StoreError):
     """Another process has the store open (two servers on one data directory would each miss the
     other's writes in their watches)."""

@@ -64,6 +64,7 @@ from . import (
     RevisionMismatch,
     Store,
     StoreError,
+    StoreFailure,
     StoreInUse,
     WatchEvent,
 )
@@ -386,8 +387,9 @@ class SQLiteStore(Store):
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+        failure = StoreFailure(f"the store could not commit the write: {e}")
         for op in batch:
-            op.error, op.events = e, []
+            op.error, op.events = failure, []
 
     def _commit_loop(self) -> None:
         """The committer thread: makes each transaction durable (the fsync, without the GIL)."""
