@@ -914,6 +914,8 @@ _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 def _drop_path(obj: Any, path: str) -> None:
     """Remove the field at a strict-decoder path such as ``spec.containers[0].bogus`` (Ignore/Warn)."""
     tokens: list[str | int] = [int(i) if i else f for f, i in _PATH_TOKEN.findall(path)]
+    if path.endswith(".") or not path:
+        tokens.append("")       # a field named "" ("metadata." is metadata's "" key, not metadata)
     cur = obj
     for tok in tokens[:-1]:
         try:

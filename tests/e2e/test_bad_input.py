@@ -314,6 +314,9 @@ CASES: list[Case] = [
     Case("put-json-array", "PUT", f"{PVCS}/sentinel", b"[]", prefix=UNRECOGNIZED_PVC),
     Case("empty-body", "POST", PVCS, b""),
     Case("metadata-not-object", "POST", PVCS, {**pvc(), "metadata": ["name", "x"]}),
+    # Found by the fuzz: dropping the unknown field "" of metadata ("metadata.") dropped metadata itself (500).
+    Case("metadata-empty-field-name", "POST", PVCS, {"metadata": {"": None}}, 422, "Invalid",
+         cause_field="metadata.name"),
     Case("spec-not-object", "POST", PVCS, {**pvc(), "spec": "big"},
          contains=('PersistentVolumeClaim in version "v1" cannot be handled as a PersistentVolumeClaim',)),
     Case("name-not-string", "POST", PVCS, {**pvc(), "metadata": {"name": 42}},
@@ -606,6 +609,18 @@ def test_field_validation_ignore_answers_201_without_warning_and_drops_field(api
     assert r.status_code == 201, r.text
     assert "Warning" not in r.headers
     assert "bogus" not in api.ok("GET", f"{PVCS}/fv-ignore")["spec"]
+
+
+def test_an_unknown_field_named_empty_is_dropped_alone(api: Api) -> None:
+    body = pvc("fv-empty-name")
+    body["metadata"][""] = "x"
+    body["spec"][""] = 1
+    r = api.request("POST", PVCS, body, params={"fieldValidation": "Warn"})
+    assert r.status_code == 201, r.text
+    assert "unknown field \\\"metadata.\\\"" in r.headers.get("Warning", ""), r.headers.get("Warning")
+    got = api.ok("GET", f"{PVCS}/fv-empty-name")
+    assert got["metadata"]["name"] == "fv-empty-name" and "" not in got["metadata"] and "" not in got["spec"]
+    assert got["spec"]["accessModes"] == body["spec"]["accessModes"]
 
 
 def test_field_validation_defaults_to_warn(api: Api) -> None:
