@@ -177,7 +177,7 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     host = cfg.address if cfg.address not in ("0.0.0.0", "::") else "127.0.0.1"
     server_url = f"https://{host}:{cfg.port}" if ":" not in host else f"https://[{host}]:{cfg.port}"
     api = ApiServer(registry, creds.token, server_address=f"{host}:{cfg.port}")
-    runner = web.AppRunner(api.app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    runner = web.ServerRunner(api.make_server(access_log=None), handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.address, cfg.port, ssl_context=creds.ssl_context(), reuse_address=True)
     await site.start()
@@ -214,6 +214,7 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await runner.cleanup()
+        await api.close()
         await store.close()
         ceph.close_sessions()
 

@@ -102,11 +102,11 @@ class NodeProxy:
         return pod, container, f"https://{host}:{port}"
 
     @staticmethod
-    def _query(request: web.Request, container: str) -> list[tuple[str, str]]:
+    def _query(request: web.BaseRequest, container: str) -> list[tuple[str, str]]:
         q = [(k, v) for k, v in request.query.items() if k != "container"]
         return [*q, ("container", container)]
 
-    async def exec(self, request: web.Request, namespace: str, pod_name: str) -> web.StreamResponse:
+    async def exec(self, request: web.BaseRequest, namespace: str, pod_name: str) -> web.StreamResponse:
         pod, container, base = await self._locate(namespace, pod_name, request.query.get("container", ""))
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise bad_request("Upgrade request required: orlop serves exec over WebSocket "
@@ -135,7 +135,7 @@ class NodeProxy:
                 await downstream.close()
         return downstream
 
-    async def log(self, request: web.Request, namespace: str, pod_name: str) -> web.StreamResponse:
+    async def log(self, request: web.BaseRequest, namespace: str, pod_name: str) -> web.StreamResponse:
         pod, container, base = await self._locate(namespace, pod_name, request.query.get("container", ""))
         for st in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (st.get("state") or {}).get("waiting")

@@ -80,12 +80,12 @@ def _warning_header(msg: str) -> str:
     return f'299 - "{escaped}"'
 
 
-def _wants_table(request: web.Request) -> bool:
+def _wants_table(request: web.BaseRequest) -> bool:
     accept = request.headers.get("Accept", "")
     return "as=Table" in accept and "g=meta.k8s.io" in accept
 
 
-def _table_version(request: web.Request) -> str:
+def _table_version(request: web.BaseRequest) -> str:
     accept = request.headers.get("Accept", "")
     for part in accept.split(","):
         if "as=Table" in part and "g=meta.k8s.io" in part:
@@ -93,7 +93,7 @@ def _table_version(request: web.Request) -> str:
     return "v1"
 
 
-def _check_acceptable(request: web.Request) -> None:
+def _check_acceptable(request: web.BaseRequest) -> None:
     accept = request.headers.get("Accept", "")
     if not accept:
         return
@@ -127,19 +127,35 @@ class ApiServer:
         self.ready = False
         # Set at shutdown: open watch streams end so the server can stop promptly.
         self.closing = asyncio.Event()
-        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._middleware])
-        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self.proxy = NodeProxy(registry, token)
-        self.app.on_cleanup.append(lambda _app: self.proxy.close())
 
     # ------------------------------------------------------------ plumbing
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    # aiohttp's low-level server: every path goes to ``handle`` (Kubernetes' paths are routed by
+    # ``_dispatch``), without web.Application's router, middleware chain and per-request app
+    # bookkeeping -- a few per cent of the server's CPU per request, measured (bench/bind.py).
+    def make_server(self, **kwargs: Any) -> web.Server:
+        """The aiohttp server for a ServerRunner (``kwargs`` go to aiohttp's RequestHandler)."""
+        return web.Server(self.handle, request_factory=self.make_request, **kwargs)
+
+    @staticmethod
+    def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        """Requests whose body may be up to MAX_BODY (aiohttp's default limit is 1 MiB)."""
+        return web.BaseRequest(message, payload, protocol, writer, task, asyncio.get_running_loop(),
+                               client_max_size=MAX_BODY)
+
+    async def close(self) -> None:
+        await self.proxy.close()
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Every request: authentication, then ``_dispatch``; every failure becomes a Status."""
         try:
             path = request.path.rstrip("/") or "/"
             if path not in PUBLIC_PATHS and not self._authorized(request):
                 return status_response(errors.unauthorized())
-            return await handler(request)
+            if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+                # (what web.Application's routes do for a client that waits before sending its body)
+                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return await self._dispatch(request)
         except StatusError as e:
             return status_response(e)
         except StoreFailure as e:
@@ -157,13 +173,13 @@ class ApiServer:
             log.exception("internal error on %s %s", request.method, request.path)
             return status_response(errors.internal(type(e).__name__))
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _authorized(self, request: web.BaseRequest) -> bool:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
             return False
         return hmac.compare_digest(auth[7:].strip().encode(), self.token.encode())
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         raw = request.path
         parts = [unquote(p) for p in raw.split("/") if p]
         path = "/" + "/".join(parts)
@@ -200,7 +216,7 @@ class ApiServer:
     def _path_not_found() -> web.Response:
         return status_response(StatusError(404, "NotFound", "the server could not find the requested resource"))
 
-    def _discovery_root(self, request: web.Request, path: str) -> web.Response:
+    def _discovery_root(self, request: web.BaseRequest, path: str) -> web.Response:
         accept = request.headers.get("Accept", "")
         legacy_core = path == "/api"
         for part in accept.split(","):
@@ -212,7 +228,7 @@ class ApiServer:
             return json_response(discovery.api_versions(self.server_address))
         return json_response(discovery.api_group_list())
 
-    def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
+    def _openapi(self, request: web.BaseRequest, parts: list[str]) -> web.Response:
         from ..registry import schema
         if parts == ["openapi", "v3"]:
             return json_response(schema.openapi_index())
@@ -252,7 +268,7 @@ class ApiServer:
         return Target(res, namespace, name, sub)
 
     # ------------------------------------------------------------- bodies
-    async def _body(self, request: web.Request, target: Target, opts: WriteOptions | None = None) -> Any:
+    async def _body(self, request: web.BaseRequest, target: Target, opts: WriteOptions | None = None) -> Any:
         raw = await request.read()
         ctype = (request.content_type or "application/json").lower()
         kind = target.res.kind if target.subresource != "scale" else "Scale"
@@ -279,7 +295,7 @@ class ApiServer:
         return body
 
     @staticmethod
-    def _write_options(request: web.Request) -> WriteOptions:
+    def _write_options(request: web.BaseRequest) -> WriteOptions:
         q = request.query
         kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(request.method,
                                                                                              "CreateOptions")
@@ -308,7 +324,7 @@ class ApiServer:
         return WriteOptions(field_manager=fm, field_validation=fv, dry_run=bool(dry), force=_bool(force))
 
     @staticmethod
-    def _manager_default(request: web.Request) -> str:
+    def _manager_default(request: web.BaseRequest) -> str:
         """prefixFromUserAgent: the User-Agent up to its first "/", printable characters only,
         at most 128 bytes (a field manager's limit)."""
         ua = request.headers.get("User-Agent", "")
@@ -326,7 +342,7 @@ class ApiServer:
         return "".join(out)
 
     # ------------------------------------------------------------- output
-    def _respond(self, request: web.Request, target: Target, obj: dict[str, Any], status: int = 200,
+    def _respond(self, request: web.BaseRequest, target: Target, obj: dict[str, Any], status: int = 200,
                  warnings: list[str] | None = None) -> web.Response:
         headers = {}
         if warnings:
@@ -336,7 +352,7 @@ class ApiServer:
             return json_response(body, status, headers)
         return json_response(obj, status, headers)
 
-    def _table(self, request: web.Request, res: Resource, items: list[dict[str, Any]], rv: str,
+    def _table(self, request: web.BaseRequest, res: Resource, items: list[dict[str, Any]], rv: str,
                cont: str = "", remaining: int | None = None, with_columns: bool = True) -> dict[str, Any]:
         from ..registry import printers
         include = request.query.get("includeObject", "Metadata")
@@ -365,7 +381,7 @@ class ApiServer:
         return table
 
     # ----------------------------------------------------------- resources
-    async def _resource(self, request: web.Request, t: Target) -> web.StreamResponse:
+    async def _resource(self, request: web.BaseRequest, t: Target) -> web.StreamResponse:
         m = request.method
         reg = self.registry
         if m in ("GET", "HEAD"):
@@ -428,7 +444,7 @@ class ApiServer:
             return self._respond(request, t, obj, 200)
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
 
-    async def _pod_subresource(self, request: web.Request, t: Target) -> web.StreamResponse:
+    async def _pod_subresource(self, request: web.BaseRequest, t: Target) -> web.StreamResponse:
         """pods/binding (the scheduler's POST), pods/exec and pods/log (relayed to the node agent)."""
         m, ns, name = request.method, t.namespace or "", t.name or ""
         if t.subresource == "binding":
@@ -442,7 +458,7 @@ class ApiServer:
             return await self.proxy.log(request, ns, name)
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
 
-    async def _scale(self, request: web.Request, t: Target) -> web.Response:
+    async def _scale(self, request: web.BaseRequest, t: Target) -> web.Response:
         reg, m = self.registry, request.method
         if m == "GET":
             return json_response(await reg.get_scale(t.res, t.namespace, t.name or ""))
@@ -460,7 +476,7 @@ class ApiServer:
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
 
     @staticmethod
-    def _list_options(request: web.Request) -> ListOptions:
+    def _list_options(request: web.BaseRequest) -> ListOptions:
         q = request.query
         limit = _int(q, "limit") or 0
         if limit < 0:
@@ -482,7 +498,7 @@ class ApiServer:
                            limit=limit, continue_token=q.get("continue", ""),
                            resource_version=q.get("resourceVersion", ""))
 
-    async def _delete_options(self, request: web.Request, t: Target) -> DeleteOptions:
+    async def _delete_options(self, request: web.BaseRequest, t: Target) -> DeleteOptions:
         q = request.query
         body: Any = {}
         raw = await request.read()
@@ -518,7 +534,7 @@ class ApiServer:
                              resource_version=pre.get("resourceVersion"), grace_period_seconds=grace,
                              dry_run=bool(dry))
 
-    async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
+    async def _watch(self, request: web.BaseRequest, t: Target) -> web.StreamResponse:
         q = request.query
         timeout = _int(q, "timeoutSeconds")
         if timeout is None:
