@@ -486,3 +486,54 @@ async def test_held_volumes_are_let_go_after_their_grace_in_the_order_they_were_
         assert {"first", "second"} <= ctl.volume_queue._pending and ctl._grace_timer is None and not ctl._grace
     finally:
         await store.close()
+
+
+async def test_held_volumes_wait_while_claims_of_their_class_are_tried_up_to_fresh_max(tmp_path, monkeypatch):
+    """A backlog of claims being worked through keeps its class's new volumes held past
+    FRESH_GRACE (each would otherwise get an Available write just before a claim binds it):
+    they are let go once no claim of the class was tried for FRESH_GRACE, or at FRESH_MAX."""
+    from orlop.client import LocalClient
+    from orlop.controllers.base import Informers
+    from orlop.controllers.pv import controller as pv_controller
+    from orlop.registry.core import Registry
+    from orlop.store.sqlite import SQLiteStore
+    monkeypatch.setattr(pv_controller, "FRESH_GRACE", 0.3)
+    monkeypatch.setattr(pv_controller, "FRESH_MAX", 1.2)
+    store = SQLiteStore(str(tmp_path / "store.db"))
+    loop = asyncio.get_running_loop()
+    try:
+        ctl = pv_controller.PVController(LocalClient(Registry(store), "t"), Informers(LocalClient(Registry(store), "t")))
+        ctl.unbound["manual"] = {("default", f"c{i}") for i in range(5)}     # claims that have not tried yet
+        over: list[tuple[str, float]] = []
+        original = ctl._hold_over
+        monkeypatch.setattr(ctl, "_hold_over", lambda name: (over.append((name, loop.time())), original(name)))
+
+        async def tried_for(seconds: float) -> None:
+            """Claims of the class tried every 50 ms (volumes whose time comes meanwhile are held on)."""
+            end = loop.time() + seconds
+            while loop.time() < end:
+                ctl.tried["manual"] = loop.time()
+                for name, _ in over:
+                    ctl._hold(pv(name, "1Gi"))
+                await asyncio.sleep(0.05)
+
+        start = loop.time()
+        assert ctl._hold(pv("busy", "1Gi")) is True
+        await tried_for(0.7)                            # (past FRESH_GRACE: held on)
+        assert ctl._hold(pv("busy", "1Gi")) is True
+        quiet = loop.time()
+        await until(lambda: _async(ctl._hold(pv("busy", "1Gi")) is False), timeout=5, what="let go")
+        assert 0.2 <= loop.time() - quiet < 0.6         # FRESH_GRACE after the last claim tried
+
+        start = loop.time()
+        assert ctl._hold(pv("capped", "1Gi")) is True
+        await tried_for(1.6)                            # claims tried all along: FRESH_MAX still lets it go
+        assert ctl._hold(pv("capped", "1Gi")) is False
+        let_go = [t for name, t in over if name == "capped"]
+        assert let_go and 1.15 <= max(let_go) - start < 1.5
+    finally:
+        await store.close()
+
+
+async def _async(value: bool) -> bool:
+    return value

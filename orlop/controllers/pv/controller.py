@@ -32,7 +32,7 @@ Speed, where Kubernetes is slow (one worker, four sequential writes per bind):
 from __future__ import annotations
 
 import asyncio
-import collections
+import heapq
 import logging
 from decimal import Decimal
 from typing import Any
@@ -54,7 +54,8 @@ RESYNC = 15.0            # seconds, as Kubernetes' PV controller
 MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
 OP_BACKOFF_MAX = 300.0
 WAKE_PER_VOLUME = 4      # waiting claims re-synced when a volume becomes Available
-FRESH_GRACE = 2.0        # at most this long a new volume waits for a claim to take it (see _hold)
+FRESH_GRACE = 2.0        # a new volume waits for a claim to take it while claims of its class are tried
+FRESH_MAX = 30.0         # at most this long, however busy its class (see _hold)
 ANNOTATE_AFTER = 5.0     # provisioning still running this long: the claim gets its provisioner annotations
 
 
@@ -134,8 +135,11 @@ class PVController:
         # Unbound claims per class, and when each new (unsynced) volume was first held for them.
         self.unbound: dict[str, set[tuple[str, str]]] = {}
         self.held_since: dict[str, float] = {}
-        # When each held volume's grace ends, in the order they were held; one timer for them all.
-        self._grace: collections.deque[tuple[float, str]] = collections.deque()
+        # When an unbound claim of each class was last tried (bound, or found nothing).
+        self.tried: dict[str, float] = {}
+        # When each held volume is looked at again (a heap, with the time each is due): one timer for all.
+        self._grace: list[tuple[float, str]] = []
+        self._grace_due: dict[str, float] = {}
         self._grace_timer: asyncio.TimerHandle | None = None
         # New volumes held (see _hold) per class: looked at again when that class's claims change.
         self.held: dict[str, set[str]] = {}
@@ -366,6 +370,8 @@ class PVController:
         d = decide.sync_claim(claim, self.index, classes, now, pods=pods)
         cls = decide.claim_class(claim)
         binding = any(w.kind == "PersistentVolume" for w in d.writes) or d.provision
+        if not (claim.get("spec") or {}).get("volumeName"):
+            self.tried[cls] = asyncio.get_running_loop().time()     # (volumes held for the class wait on)
         if not binding and not (claim.get("spec") or {}).get("volumeName"):
             self.waiting.setdefault(cls, {})[key] = None
             self._recheck_held(cls)
@@ -424,12 +430,14 @@ class PVController:
     def _hold(self, pv: dict[str, Any]) -> bool:
         """Whether a new volume's Available write waits: a claim may take it first (one write fewer).
 
-        It waits while a claim's bind of it is in flight, and (up to FRESH_GRACE) while some
-        unbound claim of its class has yet to try it -- more unbound claims than claims that
-        found nothing and wait for a volume.  Otherwise (no claim in sight: the usual case of
-        a volume created on its own) it is written Available at once, as Kubernetes does.
-        Looked at again when that stops being so (a claim of its class is bound, or finds
-        nothing: ``_recheck_held``), and once FRESH_GRACE is over.
+        It waits while a claim's bind of it is in flight, and while some unbound claim of its
+        class has yet to try it -- more unbound claims than claims that found nothing and wait
+        for a volume -- as long as those claims are being worked through: until FRESH_GRACE
+        passes with no claim of the class tried (a backlog of thousands of claims keeps its
+        volumes held until their turn), and FRESH_MAX at most.  Otherwise (no claim in sight:
+        the usual case of a volume created on its own) it is written Available at once, as
+        Kubernetes does.  Looked at again when that stops being so (a claim of its class is
+        bound, or finds nothing: ``_recheck_held``), and when its time is up.
         """
         name = pv["metadata"]["name"]
         if name in self.reserved:
@@ -439,36 +447,44 @@ class PVController:
         if len(self.unbound.get(cls, ())) <= len(self.waiting.get(cls, ())):
             self.held.get(cls, set()).discard(name)
             return False
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if name not in self.held_since:
-            self.held_since[name] = now
-            self._grace.append((now + FRESH_GRACE, name))
-            if self._grace_timer is None:
-                self._grace_timer = loop.call_later(FRESH_GRACE, self._grace_over)
-        if now - self.held_since[name] >= FRESH_GRACE:
+        now = asyncio.get_running_loop().time()
+        since = self.held_since.setdefault(name, now)
+        due = min(max(since, self.tried.get(cls, since)) + FRESH_GRACE, since + FRESH_MAX)
+        if now >= due - 0.01:       # (a timer may fire within the clock's resolution of its time)
             self.held.get(cls, set()).discard(name)
             return False
         self.held.setdefault(cls, set()).add(name)
+        self._look_again_at(name, due)
         return True
 
-    def _grace_over(self) -> None:
-        """``_hold_over`` for every held volume whose FRESH_GRACE has passed, oldest first.
+    def _look_again_at(self, name: str, when: float) -> None:
+        """Sync a held volume again at ``when`` (loop time); one timer for all of them.
 
-        One timer for all of them instead of one each: a volume is held for every new volume
-        while claims are being created, and thousands of timers in the event loop's heap cost
-        every timer operation of the loop."""
+        Thousands of timers in the event loop's heap would cost every timer operation of the
+        loop: a volume is held for every new volume while claims are being created."""
+        if self._grace_due.get(name) == when:
+            return
+        self._grace_due[name] = when
+        heapq.heappush(self._grace, (when, name))
+        if self._grace[0][0] == when:
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+            self._grace_timer = asyncio.get_running_loop().call_at(when, self._grace_over)
+
+    def _grace_over(self) -> None:
+        """``_hold_over`` for every held volume that is due, earliest first."""
         loop = asyncio.get_running_loop()
         now = loop.time() + 0.001       # (a timer may fire within the clock's resolution of its time)
         while self._grace and self._grace[0][0] <= now:
-            self._hold_over(self._grace.popleft()[1])
+            when, name = heapq.heappop(self._grace)
+            if self._grace_due.get(name) == when:       # (not an earlier time since replaced)
+                del self._grace_due[name]
+                self._hold_over(name)
         self._grace_timer = loop.call_at(self._grace[0][0], self._grace_over) if self._grace else None
 
     def _hold_over(self, name: str) -> None:
-        """FRESH_GRACE has passed for a held volume: its next sync writes it Available (if still unclaimed)."""
-        since = self.held_since.get(name)
-        if since is not None:
-            self.held_since[name] = min(since, asyncio.get_running_loop().time() - FRESH_GRACE)
+        """A held volume is due: its next sync writes it Available unless claims of its class are still being tried."""
+        if name in self.held_since:
             self.volume_queue.add(name)
 
     def _recheck_held(self, cls: str) -> None:
