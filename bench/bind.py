@@ -97,9 +97,8 @@ def claim(name: str, cls: str | None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": spec}
 
 
-async def run_static(http: aiohttp.ClientSession, n: int, c: int) -> dict[str, Any]:
-    ns = "bench-static"
-    rv = await namespace(http, ns)
+def static_items(ns: str, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """The static run's requests: N PVs and N claims (class ``bench``, 1Gi), interleaved."""
     items: list[tuple[str, dict[str, Any]]] = []
     for i in range(n):
         items.append(("/api/v1/persistentvolumes", {
@@ -107,7 +106,13 @@ async def run_static(http: aiohttp.ClientSession, n: int, c: int) -> dict[str, A
             "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "bench",
                      "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/orlop-bench/pv-{i}"}}}))
         items.append((f"/api/v1/namespaces/{ns}/persistentvolumeclaims", claim(f"claim-{i}", "bench")))
-    return await measure(http, ns, rv, items, n, c, "static")
+    return items
+
+
+async def run_static(http: aiohttp.ClientSession, n: int, c: int) -> dict[str, Any]:
+    ns = "bench-static"
+    rv = await namespace(http, ns)
+    return await measure(http, ns, rv, static_items(ns, n), n, c, "static")
 
 
 async def run_dynamic(http: aiohttp.ClientSession, m: int, c: int) -> dict[str, Any]:
