@@ -53,15 +53,21 @@ def prepare_for_create(kind: str, obj: dict[str, Any]) -> None:
 
 
 def _pod_qos(obj: dict[str, Any]) -> None:
-    """Pod QoS class from container resources (Guaranteed / Burstable / BestEffort)."""
-    containers = (obj.get("spec") or {}).get("containers") or []
+    """Pod QoS class from container resources (Guaranteed / Burstable / BestEffort).
+
+    Runs before validation: parts of the wrong JSON type count as absent here (validation
+    then answers the 400 that Kubernetes' decoding would)."""
+    spec = obj.get("spec")
+    containers = spec.get("containers") if isinstance(spec, dict) else None
     any_set = False
     guaranteed = True
-    for c in containers:
-        if not isinstance(c, dict):
-            continue
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
+    for c in containers if isinstance(containers, list) else ():
+        res = c.get("resources") if isinstance(c, dict) else None
+        if not isinstance(res, dict):
+            res = {}
+        req, lim = res.get("requests"), res.get("limits")
+        req = req if isinstance(req, dict) else {}
+        lim = lim if isinstance(lim, dict) else {}
         if req or lim:
             any_set = True
         for r in ("cpu", "memory"):
@@ -133,7 +139,8 @@ def _keep_allocated(obj: dict[str, Any], old: dict[str, Any]) -> None:
     if spec.get("type") in ("NodePort", "LoadBalancer"):
         old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
                      for p in old_spec.get("ports") or [] if isinstance(p, dict)}
-        for p in spec.get("ports") or []:
+        ports = spec.get("ports")
+        for p in ports if isinstance(ports, list) else ():       # (a wrong type: validation's 400)
             if isinstance(p, dict) and not p.get("nodePort"):
                 prev = old_ports.get((p.get("port"), p.get("protocol", "TCP")))
                 if prev:

@@ -377,6 +377,12 @@ CASES: list[Case] = [
          cause_field="provisioner"),
     Case("pod-no-containers", "POST", PODS, {**pod("x"), "spec": {"containers": []}}, 422, "Invalid",
          cause_field="spec.containers"),
+    # Found by the fuzz: the pod's QoS class (set before validation) read a spec that is not an object (500).
+    Case("pod-spec-not-object", "POST", PODS, {**pod("x"), "spec": True},
+         contains=('Pod in version "v1" cannot be handled as a Pod', "cannot unmarshal bool")),
+    Case("pod-container-resources-not-object", "POST", PODS,
+         {**pod("x"), "spec": {"containers": [{"name": "c", "image": "i", "resources": 3}]}},
+         contains=('Pod in version "v1" cannot be handled as a Pod', "cannot unmarshal number")),
     # ---- unknown fields
     Case("strict-unknown-field", "POST", PVCS, pvc("strict", bogus=1), params={"fieldValidation": "Strict"},
          message='PersistentVolumeClaim in version "v1" cannot be handled as a PersistentVolumeClaim: '

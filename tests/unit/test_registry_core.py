@@ -229,3 +229,20 @@ async def test_the_view_memo_stays_within_its_bound(client: LocalClient, monkeyp
         await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bound-{i}"}})
         assert (await registry.view_get("", "namespaces", None, f"bound-{i}"))["metadata"]["name"] == f"bound-{i}"
         assert len(registry._view_objects) <= 3
+
+
+@pytest.mark.parametrize(("ports", "code"), [(5, 400), ("80", 400), ([3], 400), (None, 422)])
+async def test_a_service_update_with_ports_of_the_wrong_type_is_refused_not_a_500(
+        client: LocalClient, ports: Any, code: int) -> None:
+    """The strategy keeping a NodePort Service's allocated ports runs before validation: ports
+    that are not a list of objects are left to validation's 400 (a TypeError, 500, before)."""
+    from orlop.errors import StatusError
+    from orlop.registry.core import WriteOptions
+    svc = resource_of("v1", "Service")
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                            "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
+    await client.registry.create(svc, "default", body, WriteOptions())
+    bad = {**body, "spec": {"type": "NodePort", "ports": ports}}
+    with pytest.raises(StatusError) as e:
+        await client.registry.update(svc, "default", "s", bad, WriteOptions())
+    assert e.value.code == code
