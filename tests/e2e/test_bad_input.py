@@ -43,6 +43,7 @@ SECRETS = f"/api/v1/namespaces/{NS}/secrets"
 STSS = f"/apis/apps/v1/namespaces/{NS}/statefulsets"
 PVS = "/api/v1/persistentvolumes"
 SCS = "/apis/storage.k8s.io/v1/storageclasses"
+SVCS = f"/api/v1/namespaces/{NS}/services"
 NAMESPACES = "/api/v1/namespaces"
 CLUSTER_SENTINEL = "bad-sentinel"
 
@@ -199,6 +200,12 @@ def statefulset(name: str) -> dict[str, Any]:
             "spec": {"replicas": 0, "serviceName": name, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+
+
+def service(name: str) -> dict[str, Any]:
+    # NodePort: its allocated ports are kept by every update (the strategy runs before validation).
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"type": "NodePort", "selector": {"app": name}, "ports": [{"port": 80}]}}
 
 
 def storageclass(name: str) -> dict[str, Any]:
@@ -691,7 +698,10 @@ TARGETS = [
     Target("secret", SECRETS, "Secret", "v1", False),
     Target("statefulset", STSS, "StatefulSet", "apps/v1", True, scale=True),
     Target("storageclass", SCS, "StorageClass", "storage.k8s.io/v1", False),
+    Target("service", SVCS, "Service", "v1", True),
 ]
+# Examples per kind and run: a deeper search on demand (e.g. ORLOP_FUZZ_EXAMPLES=3000).
+FUZZ_EXAMPLES = int(os.environ.get("ORLOP_FUZZ_EXAMPLES", "150"))
 
 FIELD_NAMES = [
     "apiVersion", "kind", "metadata", "name", "namespace", "generateName", "labels", "annotations", "finalizers",
@@ -707,6 +717,7 @@ FIELD_NAMES = [
     "ordinals", "start", "minReadySeconds", "revisionHistoryLimit", "provisioner", "parameters", "reclaimPolicy",
     "volumeBindingMode", "allowVolumeExpansion", "allowedTopologies", "mountOptions", "phase", "conditions",
     "fieldsV1", "fieldsType", "manager", "operation", "bogus", "$patch", "$retainKeys",
+    "clusterIP", "clusterIPs", "nodePort", "port", "targetPort", "protocol", "externalName",
     "$setElementOrder/containers", "$deleteFromPrimitiveList/finalizers", "f:spec", "", "0",
     # names that end up in messages and Warning headers: quotes, backslashes, control characters, non-ASCII
     'say "hi"', "back\\slash", "line\nbreak", "\u001f", "\r", "caf\u00e9",
@@ -716,6 +727,7 @@ TEXT_VALUES = [
     "Retain", "Delete", "Recycle", "WaitForFirstConsumer", "Immediate", "v1", "apps/v1", "storage.k8s.io/v1",
     "PersistentVolumeClaim", "Pod", "StatefulSet", "busybox", "/tmp/x", "dmFsdWU=", "not base64!", "fuzz",
     "sentinel", NS, "default", "Foo_bar", "a" * 300, "In", "Exists", "2024-01-01T00:00:00Z", "null", "\u00e9\u2603",
+    "NodePort", "ClusterIP", "LoadBalancer", "ExternalName", "None", "TCP",
 ]
 NAMES = ["fuzz", "fuzz-new", "sentinel", CLUSTER_SENTINEL, "", "Foo_bar", "x" * 300, "a.b", "-x"]
 
@@ -831,14 +843,15 @@ def check_fuzz_answer(t: Target, r: requests.Response, what: str) -> None:
 def test_fuzz_writes_never_fail_the_server(api: Api, target: Target) -> None:
     """Random bodies at every write endpoint of a kind: < 500, a Status on failure, sentinels untouched."""
     seed = {"pvc": pvc("fuzz"), "pv": pv("fuzz"), "pod": pod("fuzz"), "secret": secret("fuzz"),
-            "statefulset": statefulset("fuzz"), "storageclass": storageclass("fuzz")}[target.id]
+            "statefulset": statefulset("fuzz"), "storageclass": storageclass("fuzz"),
+            "service": service("fuzz")}[target.id]
     if api.get(f"{target.collection}/fuzz").status_code == 404:
         api.ok("POST", target.collection, seed)
     settle(api)
     before = {p: api.ok("GET", p) for p in SENTINELS}
     log_start = os.path.getsize(api.orlop.log_path)
 
-    @settings(max_examples=150, deadline=None, derandomize=False,
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=False,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.filter_too_much])
     @given(req=fuzz_requests(target))
