@@ -62,8 +62,27 @@ class Target:
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
                   content_type: str = "application/json") -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status,
-                        headers={**(headers or {}), "Content-Type": content_type})
+    try:
+        data = orjson.dumps(body)
+    except TypeError:
+        # A string holding bytes that were not UTF-8 (a header or path decoded with surrogate escapes,
+        # quoted back in a message): as Go's encoder, each such byte becomes U+FFFD.
+        data = orjson.dumps(_valid_utf8(body))
+    return web.Response(body=data, status=status, headers={**(headers or {}), "Content-Type": content_type})
+
+
+def _valid_utf8(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:      # (a surrogate no byte stands for, e.g. from a YAML "\ud800")
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {_valid_utf8(k): _valid_utf8(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_utf8(v) for v in value]
+    return value
 
 
 def status_response(err: StatusError) -> web.Response:

@@ -384,6 +384,10 @@ CASES: list[Case] = [
          cause_field="provisioner"),
     Case("pod-no-containers", "POST", PODS, {**pod("x"), "spec": {"containers": []}}, 422, "Invalid",
          cause_field="spec.containers"),
+    # Found by the read fuzz: an Accept header that is not UTF-8, quoted in the 406 message, failed its encoding (500).
+    Case("accept-not-utf8", "GET", f"{PVCS}/sentinel", None, 406, "NotAcceptable", headers={"Accept": "\u00e9"},
+         message="only the following media types are accepted: application/json, application/yaml "
+                 "(asked for \ufffd)"),
     # Found by the fuzz: the pod's QoS class (set before validation) read a spec that is not an object (500).
     Case("pod-spec-not-object", "POST", PODS, {**pod("x"), "spec": True},
          contains=('Pod in version "v1" cannot be handled as a Pod', "cannot unmarshal bool")),
@@ -864,6 +868,88 @@ def test_fuzz_writes_never_fail_the_server(api: Api, target: Target) -> None:
     after = {p: api.ok("GET", p) for p in SENTINELS}
     assert after == before, "the fuzz changed an object it did not create"
     assert api.get("/readyz").status_code == 200
+    with open(api.orlop.log_path, errors="replace") as f:
+        f.seek(log_start)
+        log = f.read()
+    assert "Traceback" not in log, log[:5000]
+
+
+SELECTOR_PARTS = ["app", "a/b", "x" * 70, "=", "==", "!=", ",", " in ", " notin ", "(", ")", "!", "v", "", " ",
+                  "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase", "spec.volumeName",
+                  "spec.storageClassName", "metadata.labels", "\u00e9", "\\", "%", "*"]
+selector_text = st.lists(st.sampled_from(SELECTOR_PARTS), max_size=8).map("".join) | st.text(max_size=16)
+query_value = (selector_text | st.sampled_from(["", "0", "1", "-1", "true", "false", "All", "bogus", "999999999999",
+                                               "NotOlderThan", "Exact", "Background", "Orphan", "Foreground",
+                                               "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MSwic3RhcnQiOiJ4In0"])
+               | st.integers(min_value=-(2**65), max_value=2**65).map(str))
+READ_PARAMS = ["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "resourceVersionMatch",
+               "timeoutSeconds", "allowWatchBookmarks", "sendInitialEvents", "pretty", "propagationPolicy",
+               "gracePeriodSeconds", "orphanDependents", "dryRun", "bogus"]
+ACCEPTS = [None, "application/json", "application/yaml", "*/*", "text/html", "application/vnd.kubernetes.protobuf",
+           "application/json;as=Table;v=v1;g=meta.k8s.io", "application/json;as=Table;v=v1beta1;g=meta.k8s.io",
+           "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io", "application/json;as=Table;g=x",
+           "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", ";;;", "\u00e9"]
+
+
+@st.composite
+def read_requests(draw: st.DrawFn, t: Target) -> tuple[str, str, bytes | None, dict[str, str], dict[str, str]]:
+    """GET an item, a list (the kind's or across namespaces), a short watch, or a dry-run DELETE."""
+    params = draw(st.dictionaries(st.sampled_from(READ_PARAMS), query_value, max_size=4))
+    name = draw(st.sampled_from(["fuzz", "sentinel", "missing", "", "a%2Fb", "..", "x" * 300]))
+    # (a watch lasts up to its timeoutSeconds, 1 s: fewer of them keeps the run short)
+    where = draw(st.sampled_from(["item", "item", "list", "list", "all-namespaces", "delete", "delete", "watch"]))
+    body: bytes | None = None
+    if where == "item":
+        method, path = "GET", f"{t.collection}/{name}"
+    elif where == "list":
+        method, path = "GET", t.collection
+    elif where == "all-namespaces":
+        method, path = "GET", t.collection.replace(f"/namespaces/{NS}", "")
+    elif where == "watch":
+        method, path = "GET", t.collection
+        params["watch"] = draw(st.sampled_from(["true", "1", "false"]))
+        params["timeoutSeconds"] = "1"      # (a watch that ends on its own)
+    else:
+        method, path = "DELETE", f"{t.collection}/{draw(st.sampled_from(['fuzz', 'missing']))}"
+        params["dryRun"] = "All"            # (never deletes: the other tests' objects stay)
+        opts = st.fixed_dictionaries({}, optional={
+            "kind": st.sampled_from(["DeleteOptions", "Pod", ""]), "apiVersion": st.sampled_from(["v1", "bogus"]),
+            "propagationPolicy": query_value, "gracePeriodSeconds": scalars, "orphanDependents": scalars,
+            "preconditions": json_values, "dryRun": json_values})
+        value = draw(opts | json_values)
+        body = draw(st.binary(max_size=32)) if draw(st.integers(0, 7)) == 0 else json.dumps(value).encode()
+    headers = {}
+    accept = draw(st.sampled_from(ACCEPTS))
+    if accept is not None:
+        headers["Accept"] = accept
+    return method, path, body, params, headers
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
+def test_fuzz_reads_and_deletes_never_fail_the_server(api: Api, target: Target) -> None:
+    """Random query parameters, selectors, Accept headers and DeleteOptions on the read endpoints and a
+    dry-run DELETE: always < 500 and a Status when JSON is refused; nothing changes."""
+    before = {p: api.ok("GET", p) for p in SENTINELS}
+    log_start = os.path.getsize(api.orlop.log_path)
+
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=False,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.filter_too_much])
+    @given(req=read_requests(target))
+    def run(req: tuple[str, str, bytes | None, dict[str, str], dict[str, str]]) -> None:
+        method, path, body, params, headers = req
+        r = api.request(method, path, body, JSON if body is not None else None, params=params, headers=headers,
+                        timeout=20)
+        what = f"{method} {path}?{params} {headers} {(body or b'')[:200]!r}"
+        assert r.status_code < 500, f"{what} -> {r.status_code}: {r.text[:2000]}"
+        assert "Traceback" not in r.text, what
+        if r.status_code >= 400 and r.headers.get("Content-Type", "").startswith("application/json"):
+            status = r.json()
+            assert status.get("kind") == "Status" and status.get("code") == r.status_code, (what, status)
+
+    run()
+    after = {p: api.ok("GET", p) for p in SENTINELS}
+    assert after == before, "reads and dry-run deletes changed an object"
     with open(api.orlop.log_path, errors="replace") as f:
         f.seek(log_start)
         log = f.read()
