@@ -843,6 +843,27 @@ def check_fuzz_answer(t: Target, r: requests.Response, what: str) -> None:
         assert WARNING.match(r.headers["Warning"]), (what, r.headers["Warning"])
 
 
+FUZZ_SETTINGS = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=False,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                HealthCheck.filter_too_much])
+
+
+@contextmanager
+def sentinels_kept_and_no_traceback(api: Api) -> Iterator[None]:
+    """Around a fuzz run: the objects it did not create are as they were, the server is ready and
+    logged no traceback."""
+    before = {p: api.ok("GET", p) for p in SENTINELS}
+    log_start = os.path.getsize(api.orlop.log_path)
+    yield
+    after = {p: api.ok("GET", p) for p in SENTINELS}
+    assert after == before, "the fuzz changed an object it did not create"
+    assert api.get("/readyz").status_code == 200
+    with open(api.orlop.log_path, errors="replace") as f:
+        f.seek(log_start)
+        log = f.read()
+    assert "Traceback" not in log, log[:5000]
+
+
 @pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
 def test_fuzz_writes_never_fail_the_server(api: Api, target: Target) -> None:
     """Random bodies at every write endpoint of a kind: < 500, a Status on failure, sentinels untouched."""
@@ -852,26 +873,16 @@ def test_fuzz_writes_never_fail_the_server(api: Api, target: Target) -> None:
     if api.get(f"{target.collection}/fuzz").status_code == 404:
         api.ok("POST", target.collection, seed)
     settle(api)
-    before = {p: api.ok("GET", p) for p in SENTINELS}
-    log_start = os.path.getsize(api.orlop.log_path)
 
-    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much])
+    @FUZZ_SETTINGS
     @given(req=fuzz_requests(target))
     def run(req: tuple[str, str, bytes, str, dict[str, str]]) -> None:
         method, path, body, ctype, params = req
         r = api.request(method, path, body, ctype, params=params)
         check_fuzz_answer(target, r, f"{method} {path}?{params} [{ctype}] {body[:300]!r}")
 
-    run()
-    after = {p: api.ok("GET", p) for p in SENTINELS}
-    assert after == before, "the fuzz changed an object it did not create"
-    assert api.get("/readyz").status_code == 200
-    with open(api.orlop.log_path, errors="replace") as f:
-        f.seek(log_start)
-        log = f.read()
-    assert "Traceback" not in log, log[:5000]
+    with sentinels_kept_and_no_traceback(api):
+        run()
 
 
 SELECTOR_PARTS = ["app", "a/b", "x" * 70, "=", "==", "!=", ",", " in ", " notin ", "(", ")", "!", "v", "", " ",
@@ -929,12 +940,7 @@ def read_requests(draw: st.DrawFn, t: Target) -> tuple[str, str, bytes | None, d
 def test_fuzz_reads_and_deletes_never_fail_the_server(api: Api, target: Target) -> None:
     """Random query parameters, selectors, Accept headers and DeleteOptions on the read endpoints and a
     dry-run DELETE: always < 500 and a Status when JSON is refused; nothing changes."""
-    before = {p: api.ok("GET", p) for p in SENTINELS}
-    log_start = os.path.getsize(api.orlop.log_path)
-
-    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much])
+    @FUZZ_SETTINGS
     @given(req=read_requests(target))
     def run(req: tuple[str, str, bytes | None, dict[str, str], dict[str, str]]) -> None:
         method, path, body, params, headers = req
@@ -947,13 +953,8 @@ def test_fuzz_reads_and_deletes_never_fail_the_server(api: Api, target: Target) 
             status = r.json()
             assert status.get("kind") == "Status" and status.get("code") == r.status_code, (what, status)
 
-    run()
-    after = {p: api.ok("GET", p) for p in SENTINELS}
-    assert after == before, "reads and dry-run deletes changed an object"
-    with open(api.orlop.log_path, errors="replace") as f:
-        f.seek(log_start)
-        log = f.read()
-    assert "Traceback" not in log, log[:5000]
+    with sentinels_kept_and_no_traceback(api):
+        run()
 
 
 # --------------------------------------------------------------------------- expensive shapes

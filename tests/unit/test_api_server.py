@@ -28,6 +28,16 @@ class ApiTestServer(BaseTestServer):
         return web.ServerRunner(self.api.make_server())
 
 
+async def serve(db: str) -> tuple[TestClient, SQLiteStore]:
+    """An API server on a store at ``db`` (token "t"), started; close the client, then the store."""
+    store = SQLiteStore(db)
+    registry = Registry(store)
+    await bootstrap(registry, default_class=False)
+    client = TestClient(ApiTestServer(ApiServer(registry, "t")))
+    await client.start_server()
+    return client, store
+
+
 @pytest.mark.parametrize(("ua", "manager"), [
     ("kubectl/v1.32.0 (linux/amd64) kubernetes/70d3cc9", "kubectl"),
     ("OpenAPI-Generator/29.0.0/python", "OpenAPI-Generator"),
@@ -49,12 +59,7 @@ async def test_a_write_the_store_cannot_commit_is_a_500_status_that_says_why(tmp
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
     try:
-        store = SQLiteStore(str(mnt / "store.db"))
-        registry = Registry(store)
-        await bootstrap(registry, default_class=False)
-        api = ApiServer(registry, "t")
-        client = TestClient(ApiTestServer(api))
-        await client.start_server()
+        client, store = await serve(str(mnt / "store.db"))
         try:
             headers = {"Authorization": "Bearer t"}
             created, answer = 0, None
@@ -87,12 +92,7 @@ async def test_bodies_up_to_3_mib_are_taken_and_a_client_that_expects_100_contin
     import asyncio
 
     import orjson
-    store = SQLiteStore(str(tmp_path / "store.db"))
-    registry = Registry(store)
-    await bootstrap(registry, default_class=False)
-    api = ApiServer(registry, "t")
-    client = TestClient(ApiTestServer(api))
-    await client.start_server()
+    client, store = await serve(str(tmp_path / "store.db"))
     try:
         headers = {"Authorization": "Bearer t"}
         path = "/api/v1/namespaces/default/configmaps"
