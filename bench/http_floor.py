@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ from aiohttp import web
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bind import create_all, static_items  # noqa: E402
-from common import cpu_calibration_ms, report, session  # noqa: E402
+from common import cpu_calibration_ms, report, session, start_server  # noqa: E402
 
 
 async def serve(data_dir: str, port: int) -> None:
@@ -83,23 +81,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=10000, help="PV/PVC pairs (2N requests)")
     ap.add_argument("-c", "--concurrency", type=int, default=64)
-    ap.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)     # (the bare server itself)
+    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve[0], int(args.serve[1])))
+        asyncio.run(serve(args.data_dir, args.port))
         return
-    tmp = tempfile.mkdtemp(prefix="orlop-bench-floor-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", tmp, str(port)], start_new_session=True)
+    proc, kc = start_server(tempfile.mkdtemp(prefix="orlop-bench-floor-"), command=(__file__, "--serve"))
     try:
-        kc = os.path.join(tmp, "kubeconfig")
-        deadline = time.time() + 30
-        while not os.path.exists(kc):
-            if time.time() > deadline or proc.poll() is not None:
-                raise SystemExit("the bare server did not start")
-            time.sleep(0.05)
+        if proc.poll() is not None or not os.path.exists(kc):
+            raise SystemExit("the bare server did not start")
         res: dict[str, Any] = {"pairs": args.n, "concurrency": args.concurrency, "cpus": os.cpu_count(),
                                "cpu_calibration_ms": cpu_calibration_ms()}
         res.update(asyncio.run(drive(kc, proc.pid, args.n, args.concurrency)))

@@ -370,9 +370,10 @@ class PVController:
         d = decide.sync_claim(claim, self.index, classes, now, pods=pods)
         cls = decide.claim_class(claim)
         binding = any(w.kind == "PersistentVolume" for w in d.writes) or d.provision
-        if not (claim.get("spec") or {}).get("volumeName"):
+        unbound = not (claim.get("spec") or {}).get("volumeName")
+        if unbound:
             self.tried[cls] = asyncio.get_running_loop().time()     # (volumes held for the class wait on)
-        if not binding and not (claim.get("spec") or {}).get("volumeName"):
+        if not binding and unbound:
             self.waiting.setdefault(cls, {})[key] = None
             self._recheck_held(cls)
         else:
