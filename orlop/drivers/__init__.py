@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -43,6 +43,7 @@ __all__ = [
     "ProvisionRequest",
     "ProvisionResult",
     "Recycler",
+    "SERVED",
     "Retryable",
     "driver_for_volume",
     "driver_named",
@@ -188,6 +189,18 @@ def get_driver(provisioner: str) -> Driver | None:
             driver = HostPathDriver()
             _registry[provisioner] = driver
     return driver
+
+
+class _Served(Container[str]):
+    """The provisioner names orlop's own drivers serve, as registered at the time of asking:
+    the PV controller provisions for these and, for any other name outside ``kubernetes.io/``,
+    waits for an external provisioner (Kubernetes' ExternalProvisioning)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and get_driver(name) is not None
+
+
+SERVED: Container[str] = _Served()
 
 
 def driver_named(name: str) -> Driver | None:

@@ -1003,7 +1003,6 @@ def test_failed_binding_lists_why_each_volume_did_not_fit() -> None:
     assert best is None
     assert reasons == [
         "pv-b: volumeMode Block != Filesystem",
-        "pv-slow: storageClassName \"slow\" != \"manual\"",
         "pv-small: capacity 1Gi < requested 3Gi",
         "pv-x: access modes [ReadWriteOnce] do not include [ReadWriteMany]",
         "pv-y: labels do not match selector app=db",
@@ -1011,10 +1010,36 @@ def test_failed_binding_lists_why_each_volume_did_not_fit() -> None:
         "pv-t: being deleted",
         "pv-p: pre-bound to default/mine",
         "pv-z: already bound to default/other",
+        "pv-slow: storageClassName \"slow\" != \"manual\"",     # another class: last, whatever else differs
     ]
     d = sync_claim(claim, vols, {}, NOW)
     (msg,) = _messages(d)
     assert msg == ('storageclass.storage.k8s.io "manual" not found (' + "; ".join(reasons) + ")")
+
+
+def test_why_not_names_a_class_mismatch_before_anything_else() -> None:
+    """A claim of class "" next to a too small PV of class manual: the class is why, not the size."""
+    claim = new_claim("big", "u", "5Gi", cls="")
+    _, reasons = find_best_volume(claim, [new_volume("a-1g", "1Gi", cls="manual"),
+                                          new_volume("b-1g", "1Gi", cls="")])
+    assert reasons == ["b-1g: capacity 1Gi < requested 5Gi", 'a-1g: storageClassName "manual" != ""']
+
+
+def test_why_not_points_at_the_volume_still_reserved_for_an_earlier_claim_of_that_name() -> None:
+    """kubernetes/kubernetes#20753: a claim deleted and made again does not get its Released
+    volume back; that volume comes first among the reasons, saying what to do."""
+    claim = new_claim("data", "uid-new", "1Gi", cls="reuse")
+    vols = [new_volume("a-other", "1Gi", "uid-x", "x", B, cls="reuse"),
+            new_volume("reuse-pv", "1Gi", "uid-old", "data", R, cls="reuse"),
+            new_volume("a-small", "100Mi", cls="reuse")]
+    best, reasons = find_best_volume(claim, vols)
+    assert best is None
+    assert reasons == [
+        "reuse-pv: Released: its claimRef names an earlier claim default/data (uid uid-old), not this one; "
+        "remove the volume's spec.claimRef to reuse it",
+        "a-small: capacity 100Mi < requested 1Gi",
+        "a-other: already bound to default/x",
+    ]
 
 
 def test_failed_binding_message_caps_reasons() -> None:

@@ -457,6 +457,34 @@ async def test_claim_waiting_for_slow_or_failing_provisioning_shows_its_provisio
         drivers.unregister("example.com/slow")
 
 
+async def test_claim_of_an_external_provisioner_waits_for_it_and_binds_what_it_makes(cluster):
+    """findProvisionablePlugin: a provisioner orlop does not run and not named kubernetes.io/...
+    is external: the claim gets its annotations and a Normal ExternalProvisioning event, never
+    ProvisioningFailed; the PV the external provisioner creates, pre-bound, binds it."""
+    await cluster.client.create({**DEFAULT_CLASS, "metadata": {"name": "ext"}, "provisioner": "example.com/ext"})
+    await asyncio.sleep(0.3)        # (the controller's class informer sees it: no "not found" first)
+    claim = await cluster.client.create(pvc("extclaim", "1Gi", cls="ext"))
+    anns = await until(lambda: _provisioner_annotations(cluster, "extclaim"), what="provisioner annotations")
+    assert anns == dict.fromkeys(PROVISIONER_ANNOTATIONS, "example.com/ext")
+
+    async def reasons() -> list[tuple[str, str, str]] | None:
+        items, _ = await cluster.client.list("v1", "Event", "default")
+        got = [(e["type"], e["reason"], e["message"]) for e in items if e["involvedObject"]["name"] == "extclaim"]
+        return got or None
+    events = await until(reasons, what="an event about the claim")
+    assert events == [("Normal", "ExternalProvisioning",
+                       "Waiting for a volume to be created either by the external provisioner 'example.com/ext' "
+                       "or manually by the system administrator. If volume creation is delayed, please verify "
+                       "that the provisioner is running and correctly registered.")]
+    made = pv(f"pvc-{claim['metadata']['uid']}", "1Gi", cls="ext", policy="Delete")
+    made["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": "default", "name": "extclaim",
+                                "uid": claim["metadata"]["uid"]}
+    await cluster.client.create(made)
+    bound = await until(lambda: _bound(cluster, "extclaim"), what="Bound to the external provisioner's PV")
+    assert bound["spec"]["volumeName"] == made["metadata"]["name"]
+    assert not [e for e in await reasons() or [] if e[1] == "ProvisioningFailed"]
+
+
 async def test_held_volumes_are_let_go_after_their_grace_in_the_order_they_were_held(tmp_path, monkeypatch):
     """Volumes held for claims that have yet to try them (``_hold``) each get FRESH_GRACE from
     when they were first held, oldest first -- one timer serves them all."""

@@ -38,7 +38,15 @@ from decimal import Decimal
 from typing import Any
 
 from ...client import LocalClient
-from ...drivers import DriverError, ProvisionRequest, Retryable, driver_for_volume, get_driver, recycler_for
+from ...drivers import (
+    SERVED,
+    DriverError,
+    ProvisionRequest,
+    Retryable,
+    driver_for_volume,
+    get_driver,
+    recycler_for,
+)
 from ...errors import StatusError
 from ...jsonobj import clone
 from ...quantity import format_quantity, parse_quantity
@@ -113,6 +121,12 @@ def _folded(writes: list[decide.Write]) -> list[decide.Write]:
         else:
             out.append(w)
     return out
+
+
+def _failed_to(provisioner: str) -> str:
+    """Kubernetes' in-tree provisioning failure says "Failed to", the external provisioner
+    library (which a non-kubernetes.io provisioner such as orlop.io/local-path would be) "failed to"."""
+    return "Failed to" if provisioner.startswith("kubernetes.io/") else "failed to"
 
 
 class PVController:
@@ -367,7 +381,7 @@ class PVController:
         classes = self._class_map()
         now = now_rfc3339()
         pods = [p for (ns, _), p in self.pods.cache.items() if ns == key[0]]
-        d = decide.sync_claim(claim, self.index, classes, now, pods=pods)
+        d = decide.sync_claim(claim, self.index, classes, now, pods=pods, drivers=SERVED)
         cls = decide.claim_class(claim)
         binding = any(w.kind == "PersistentVolume" for w in d.writes) or d.provision
         unbound = not (claim.get("spec") or {}).get("volumeName")
@@ -621,7 +635,7 @@ class PVController:
         except DriverError as e:
             await self._set_claim_provisioner(key, provisioner)
             await self.client.event(claim, "Warning", "ProvisioningFailed",
-                                    f"failed to provision volume with StorageClass \"{cls_name}\": {e}",
+                                    f"{_failed_to(provisioner)} provision volume with StorageClass \"{cls_name}\": {e}",
                                     "persistentvolume-controller")
             raise
         try:

@@ -106,7 +106,7 @@ Kubernetes' controller does.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -164,8 +164,12 @@ _RESIZE_CONDITIONS = {"Resizing", "FileSystemResizePending", "ControllerResizeEr
 # How many per-volume reasons an event message carries.
 MAX_REASONS_IN_EVENT = 10
 
-# Reason ranks: lower = more useful to the user reading `describe pvc`.
-_RANK_FIT, _RANK_STATE, _RANK_TAKEN = 0, 1, 2
+# Reason ranks: lower = more useful to the user reading `describe pvc`.  A volume of
+# another class is listed after every volume of the claim's own class, whatever else is
+# wrong with it (a class mismatch is the first thing a reader must know, and the least
+# likely to be what they want to fix).
+# A volume still reserved for an earlier claim of the same name comes first of all.
+_RANK_EARLIER, _RANK_FIT, _RANK_STATE, _RANK_TAKEN, _RANK_CLASS = -1, 0, 1, 2, 3
 
 
 # --------------------------------------------------------------------------- decision types
@@ -461,7 +465,46 @@ _PREBOUND, _CANDIDATE, _REJECTED, _NO_MATCH = range(4)
 
 def _check(cv: _ClaimView, volume: dict[str, Any], delay_binding: bool, node: dict[str, Any] | None,
            explain: bool) -> tuple[int, int, str]:
-    """(verdict, rank, reason) for one volume, following findMatchingVolume's order."""
+    """(verdict, rank, reason) for one volume, following findMatchingVolume's order.
+
+    The verdict keeps Kubernetes' order of checks; the reason of a rejected volume of
+    another class names the class (see ``_explain_class``), whatever check failed first.
+    """
+    verdict, rank, why = _check_in_order(cv, volume, delay_binding, node, explain)
+    if verdict == _REJECTED and explain:
+        return _explain_class(cv, volume, rank, why)
+    return verdict, rank, why
+
+
+def _explain_class(cv: _ClaimView, volume: dict[str, Any], rank: int, why: str) -> tuple[int, int, str]:
+    """A volume of another class could never bind this claim, so that is its reason
+    (rather than, say, "capacity 1Gi < requested 5Gi", which suggests a fix that would not
+    help); volumes pre-bound to this very claim keep their own reason (Kubernetes binds
+    them whatever their class, then reports the mismatch)."""
+    vcls = volume_class(volume)
+    ref = _d(volume, "spec").get("claimRef")
+    if vcls == cv.cls or (isinstance(ref, dict) and (ref.get("name") or "") == cv.name
+                          and (ref.get("namespace") or "") == cv.namespace and ref.get("uid") in (None, "", cv.uid)):
+        return _REJECTED, rank, why
+    return _REJECTED, _RANK_CLASS, f'storageClassName "{vcls}" != "{cv.cls}"'
+
+
+def _taken(cv: _ClaimView, ref: dict[str, Any], volume: dict[str, Any]) -> tuple[int, str]:
+    """(rank, reason) of a volume whose claimRef names another claim."""
+    key = _ref_key(ref)
+    if not ref.get("uid"):
+        return _RANK_TAKEN, f"pre-bound to {key}"
+    if (ref.get("name") or "") == cv.name and (ref.get("namespace") or "") == cv.namespace:
+        # The classic confusion (kubernetes/kubernetes#20753): a claim deleted and created
+        # again under the same name is a new claim; the volume stays reserved for the old
+        # one.  Most likely the very volume the reader wants, so it comes first.
+        return _RANK_EARLIER, (f"{_phase(volume) or 'reserved'}: its claimRef names an earlier claim {key} "
+                               f"(uid {ref['uid']}), not this one; remove the volume's spec.claimRef to reuse it")
+    return _RANK_TAKEN, f"already bound to {key}"
+
+
+def _check_in_order(cv: _ClaimView, volume: dict[str, Any], delay_binding: bool, node: dict[str, Any] | None,
+                    explain: bool) -> tuple[int, int, str]:
     spec = _d(volume, "spec")
     ref = spec.get("claimRef") if isinstance(spec.get("claimRef"), dict) else None
     bound_here = False
@@ -472,9 +515,7 @@ def _check(cv: _ClaimView, volume: dict[str, Any], delay_binding: bool, node: di
         else:
             if not explain:
                 return _REJECTED, _RANK_TAKEN, ""
-            if ref.get("uid"):
-                return _REJECTED, _RANK_TAKEN, f"already bound to {_ref_key(ref)}"
-            return _REJECTED, _RANK_TAKEN, f"pre-bound to {_ref_key(ref)}"
+            return (_REJECTED, *_taken(cv, ref, volume))
     # The access-mode index: only volumes whose modes include every requested mode.
     vmodes = spec.get("accessModes") or []
     if not cv.modes.issubset(vmodes):
@@ -659,7 +700,7 @@ class VolumeIndex(Mapping[str, dict[str, Any]]):
         prebound_key: _OrderKey | None = None
         for name in self._claimed.get((cv.namespace, cv.name), ()):
             volume = self._by_name[name]
-            verdict, _, _ = _check(cv, volume, delay_binding, node, False)
+            verdict, _, _ = _check_in_order(cv, volume, delay_binding, node, False)
             if verdict == _NO_MATCH:
                 return None
             if verdict == _PREBOUND:
@@ -672,7 +713,7 @@ class VolumeIndex(Mapping[str, dict[str, Any]]):
             return None  # only pre-bound volumes match
         for _, name in self._free.get(cv.cls, ()):
             volume = self._by_name[name]
-            if _check(cv, volume, delay_binding, node, False)[0] == _CANDIDATE:
+            if _check_in_order(cv, volume, delay_binding, node, False)[0] == _CANDIDATE:
                 return volume
         return None
 
@@ -957,7 +998,7 @@ def _lookup(volumes: Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]], na
 
 def sync_claim(claim: dict[str, Any], volumes: Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]],
                classes: Mapping[str, dict[str, Any]], now: str, *, node: dict[str, Any] | None = None,
-               pods: Iterable[dict[str, Any]] | None = None, drivers: Collection[str] | None = None) -> Decision:
+               pods: Iterable[dict[str, Any]] | None = None, drivers: Container[str] | None = None) -> Decision:
     """syncClaim: what to do with one claim.
 
     ``volumes``: the PVs (a list, a mapping name -> PV, or a :class:`VolumeIndex` -- the
@@ -993,7 +1034,7 @@ def _waiting_pods(claim: dict[str, Any], pods: Iterable[dict[str, Any]] | None) 
 def _sync_unbound_claim(d: Decision, claim: dict[str, Any],
                         volumes: Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]],
                         classes: Mapping[str, dict[str, Any]], now: str, node: dict[str, Any] | None,
-                        pods: Iterable[dict[str, Any]] | None, drivers: Collection[str] | None) -> None:
+                        pods: Iterable[dict[str, Any]] | None, drivers: Container[str] | None) -> None:
     # OBSERVATION: pvc is "Pending" (binding not completed)
     volume_name = _d(claim, "spec").get("volumeName") or ""
     if not volume_name:
@@ -1079,7 +1120,7 @@ def _sync_unbound_claim(d: Decision, claim: dict[str, Any],
 
 def _provision(d: Decision, claim: dict[str, Any], volumes: Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]],
                classes: Mapping[str, dict[str, Any]], delay: bool, node: dict[str, Any] | None,
-               drivers: Collection[str] | None) -> None:
+               drivers: Container[str] | None) -> None:
     """provisionClaim: find the class's provisioner and hand the claim to it."""
     name = claim_class(claim)
     cls = classes.get(name)
