@@ -237,6 +237,7 @@ class HostPathDriver:
     """Kubernetes' host-path plugin for static PVs: recycle scrubs, delete only under /tmp."""
 
     name = HOST_PATH_PLUGIN
+    expandable = False      # (not among kube-controller-manager's expandable plugins)
 
     def __init__(self, recycle_prefixes: Sequence[str] | None = None):
         self.recycle_prefixes = (None if recycle_prefixes is None

@@ -169,7 +169,13 @@ def test_xfs_grows_online_in_a_running_pod(orlop: Any, pool: tuple[str, str]) ->
     wait_until(lambda: get_json(orlop, "pvc", "data", "-n", ns)["status"]["capacity"]["storage"] == "2Gi", 30,
                "the claim's capacity to become 2Gi without a restart")
     c = get_json(orlop, "pvc", "data", "-n", ns)
-    assert "FileSystemResizePending" not in conditions(c)
+    assert "FileSystemResizePending" not in conditions(c) and "Resizing" not in conditions(c)
+    # Kubernetes 1.32's end state: no resize status, the allocated size kept, and the PV's
+    # pre-resize-capacity annotation (set while the node was on it) dropped again.
+    assert "allocatedResourceStatuses" not in c["status"] and c["status"]["allocatedResources"] == {"storage": "2Gi"}
+    wait_until(lambda: "volume.alpha.kubernetes.io/pre-resize-capacity" not in
+               (get_json(orlop, "pv", pv_name)["metadata"].get("annotations") or {}), 30,
+               "the PV's pre-resize-capacity annotation to go")
     assert df_kib(orlop, ns, "app") > small + 1_000_000                 # the same pod sees it
     after = get_json(orlop, "pod", "app", "-n", ns)
     assert after["metadata"]["uid"] == before["metadata"]["uid"]

@@ -321,9 +321,14 @@ async def test_controllers_provision_expand_and_delete(cluster: Any) -> None:
     await asyncio.sleep(1.0)                # the claim then rests: no write flips it back to Resizing
     rested = await claim()
     assert rested["metadata"]["resourceVersion"] == c["metadata"]["resourceVersion"]
-    assert [x["type"] for x in rested["status"]["conditions"]] == ["FileSystemResizePending"]
+    # Kubernetes 1.32's MarkForFSResize: FileSystemResizePending beside Resizing, NodeResizePending.
+    assert [x["type"] for x in rested["status"]["conditions"]] == ["Resizing", "FileSystemResizePending"]
+    assert rested["status"]["allocatedResourceStatuses"] == {"storage": "NodeResizePending"}
+    assert rested["status"]["allocatedResources"] == {"storage": "32Mi"}
+    assert rested["metadata"]["annotations"]["volume.kubernetes.io/storage-resizer"] == "orlop.io/image"
     pv = await client.get("v1", "PersistentVolume", None, pv["metadata"]["name"])
     assert pv["spec"]["capacity"] == {"storage": "32Mi"}
+    assert pv["metadata"]["annotations"]["volume.alpha.kubernetes.io/pre-resize-capacity"] == "16Mi"
     await client.delete("v1", "PersistentVolumeClaim", "default", "data")
     await until(lambda: _gone(client, pv["metadata"]["name"]), what="PV deleted")
     assert not os.path.exists(path)

@@ -236,6 +236,76 @@ async def test_expansion_grows_pv_and_claim(cluster):
     await until(grown, what="claim capacity 2Gi")
     vol = await cluster.get("PersistentVolume", claim["spec"]["volumeName"])
     assert vol["spec"]["capacity"]["storage"] == "2Gi"
+    done = await cluster.get("PersistentVolumeClaim", "grow")
+    # MarkResizeFinished (Kubernetes 1.32): the resize status goes, the allocated size stays.
+    assert "allocatedResourceStatuses" not in done["status"]
+    assert done["status"]["allocatedResources"] == {"storage": "2Gi"}
+    assert done["metadata"]["annotations"]["volume.kubernetes.io/storage-resizer"] == "orlop.io/local-path"
+    assert await _events(cluster, "grow") == [("Normal", "VolumeResizeSuccessful",
+                                              "ExpandVolume succeeded for volume default/grow")]
+
+
+async def _events(cluster: Cluster, name: str) -> list[tuple[str, str, str]]:
+    """The claim's events but the binder's and provisioner's (a class the controller has not seen
+    yet can give a ProvisioningFailed before the claim binds)."""
+    items, _ = await cluster.client.list("v1", "Event", "default")
+    return [(e["type"], e["reason"], e["message"]) for e in items
+            if e["involvedObject"]["name"] == name and not e["reason"].startswith("Provisioning")]
+
+
+async def test_growing_a_volume_no_driver_here_can_grow_waits_for_an_external_controller(cluster):
+    """hostPath is not among kube-controller-manager's expandable plugins: one ExternalExpanding
+    event, nothing written to the claim, no retries."""
+    await cluster.client.create({**DEFAULT_CLASS, "metadata": {"name": "manual"}, "allowVolumeExpansion": True,
+                                 "provisioner": "kubernetes.io/no-provisioner"})
+    await cluster.client.create(pv("task-pv-volume", "10Gi"))
+    await cluster.client.create(pvc("task-pv-claim", "3Gi"))
+    claim = await until(lambda: _bound(cluster, "task-pv-claim"), what="Bound")
+    claim["spec"]["resources"]["requests"]["storage"] = "30Gi"
+    await cluster.client.update(claim)
+    await until(lambda: _events(cluster, "task-pv-claim"), what="an event")
+    await asyncio.sleep(1.5)            # (time for retries, were there any)
+    assert await _events(cluster, "task-pv-claim") == [
+        ("Warning", "ExternalExpanding", "waiting for an external controller to expand this PVC")]
+    after = await cluster.get("PersistentVolumeClaim", "task-pv-claim")
+    assert after["status"] == {**claim["status"]}
+    assert (await cluster.get("PersistentVolume", "task-pv-volume"))["spec"]["capacity"] == {"storage": "10Gi"}
+
+
+async def test_expansion_refused_for_good_waits_for_a_new_request_then_recovers(cluster):
+    """A backend that cannot grow the volume (its directory is gone): VolumeResizeFailed and
+    ControllerResizeInfeasible, no retries at that size; lowering the request (still above
+    the capacity, as Kubernetes 1.32 allows) grows it to the new size once the backend can."""
+    await cluster.client.create(pvc("lost", "1Gi", cls=None))
+    claim = await until(lambda: _bound(cluster, "lost"), what="Bound")
+    vol = await cluster.get("PersistentVolume", claim["spec"]["volumeName"])
+    path = (vol["spec"].get("local") or vol["spec"].get("hostPath"))["path"]
+    os.rename(path, path + ".away")
+    claim["spec"]["resources"]["requests"]["storage"] = "3Gi"
+    await cluster.client.update(claim)
+
+    async def infeasible() -> dict[str, Any] | None:
+        c = await cluster.get("PersistentVolumeClaim", "lost")
+        return c if (c["status"].get("allocatedResourceStatuses") or {}).get("storage") == \
+            "ControllerResizeInfeasible" else None
+    c = await until(infeasible, what="ControllerResizeInfeasible")
+    assert c["status"]["allocatedResources"] == {"storage": "3Gi"} and c["status"]["capacity"] == {"storage": "1Gi"}
+    await asyncio.sleep(1.5)
+    assert (await cluster.get("PersistentVolumeClaim", "lost"))["metadata"]["resourceVersion"] == \
+        c["metadata"]["resourceVersion"]                # nothing tried again at 3Gi
+    assert await _events(cluster, "lost") == [
+        ("Warning", "VolumeResizeFailed",
+         f"error expanding pvc default/lost: cannot expand volume: directory {path} does not exist")]
+    os.rename(path + ".away", path)
+    c["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    await cluster.client.update(c)
+
+    async def grown() -> dict[str, Any] | None:
+        got = await cluster.get("PersistentVolumeClaim", "lost")
+        return got if got["status"]["capacity"] == {"storage": "2Gi"} else None
+    done = await until(grown, what="capacity 2Gi")
+    assert "allocatedResourceStatuses" not in done["status"] and not done["status"].get("conditions")
+    assert (await cluster.get("PersistentVolume", vol["metadata"]["name"]))["spec"]["capacity"] == {"storage": "2Gi"}
 
 
 async def test_interrupted_provisioning_is_finished_or_undone(tmp_path):
