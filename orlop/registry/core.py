@@ -40,7 +40,7 @@ from ..errors import (
 )
 from ..jsonobj import clone
 from ..store import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
-from . import defaults, managedfields, schema, selectors, strategy, validation
+from . import defaults, managedfields, schema, selectors, strategy, validation, warnings
 from .resources import RESOURCES, Resource, by_kind, storage_resource
 
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -448,6 +448,13 @@ class Registry:
             name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
             raise invalid(res.kind, name, causes, res.group)
 
+    @staticmethod
+    def _warn(res: Resource, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """WarningsOnCreate / WarningsOnUpdate (status writes too, as Kubernetes' PV and PVC
+        status strategies inherit them); in-process controllers get none (nobody reads them)."""
+        if not opts.trusted:
+            opts.warnings.extend(warnings.for_object(res.kind, obj))
+
     async def _admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for p in self.plugins:
             await p.admit(op, res, obj, old, self._view)
@@ -481,6 +488,7 @@ class Registry:
         if generated:
             meta["name"] = str(meta["generateName"]) + "".join(secrets.choice(GENERATE_CHARS) for _ in range(5))
         self._validate(sres, obj, None, check_managed=sent_managed)
+        self._warn(sres, obj, opts)
         await self._admit("CREATE", sres, obj, None)
         if opts.dry_run:
             meta["resourceVersion"] = ""
@@ -570,8 +578,10 @@ class Registry:
             meta["managedFields"] = recorded
         if obj == old_cmp:
             # A no-op write: nothing is stored and resourceVersion does not move.
+            self._warn(sres, obj, opts)
             return self.to_version(res, old)
         self._validate(sres, obj, old, subresource, check_managed=sent_managed)
+        self._warn(sres, obj, opts)
         await self._admit("UPDATE", sres, obj, old)
         if opts.dry_run:
             meta["resourceVersion"] = str(old_rev)

@@ -508,6 +508,17 @@ def params(seeds: list[Seed]) -> list[Any]:
 # every seed manifest: kubectl apply, read back, apply again
 
 
+# The warnings a Kubernetes 1.32 API server sends with these seeds (kubectl prints them).
+SEED_WARNINGS = {
+    "seed001-gluster-test-claim.yaml": [
+        'Warning: metadata.annotations[volume.beta.kubernetes.io/storage-class]: deprecated since v1.8; '
+        'use "storageClassName" attribute instead'],
+    "seed004-ceph-pv.yaml": [
+        "Warning: spec.persistentVolumeReclaimPolicy: The Recycle reclaim policy is deprecated. Instead, the "
+        "recommended approach is to use dynamic provisioning."],
+}
+
+
 @pytest.mark.parametrize("target", params(SEEDS), indirect=True)
 def test_seed_apply(target: Target, request: pytest.FixtureRequest) -> None:
     seed: Seed = request.node.callspec.params["target"]
@@ -515,6 +526,8 @@ def test_seed_apply(target: Target, request: pytest.FixtureRequest) -> None:
     out = t.server.kubectl("apply", "-f", seed.path, *ns_args(t))
     assert out.stdout.splitlines() == [f"{printed_name(d['kind'], d['metadata']['name'])} created"
                                        for d in seed.docs], out.stderr
+    assert [line for line in out.stderr.splitlines() if line.startswith("Warning: ")] == \
+        SEED_WARNINGS.get(seed.file, [])
     for doc in seed.docs:
         settle(t, doc)
 
