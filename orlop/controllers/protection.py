@@ -5,8 +5,11 @@ Why this exists: Kubernetes' StorageObjectInUseProtection puts
 every volume at creation (see ``orlop.admission``).  A deleted claim therefore stays
 Terminating while a Pod still uses it, and a deleted volume while it is Bound.  This
 controller removes the finalizer once that is no longer so:
-- claim: no Pod in its namespace that has not terminated (phase Succeeded / Failed)
-  names it in ``spec.volumes[].persistentVolumeClaim.claimName``;
+- claim: no scheduled Pod (``spec.nodeName`` set) in its namespace names it in
+  ``spec.volumes[].persistentVolumeClaim.claimName`` -- whatever the Pod's phase: a
+  Completed or Failed Pod holds its claim until the Pod object is deleted, and a Pod not
+  yet scheduled does not hold it (kubelet never starts a Pod whose claim is being
+  deleted, and the scheduler does not place it), as Kubernetes' podUsesPVC;
 - volume: its ``status.phase`` is not Bound.
 Like Kubernetes, the claim check reads the live Pod list before removing the finalizer,
 so a stale cache can never release a claim that is still in use.
@@ -28,8 +31,13 @@ def claims_of(pod: dict[str, Any]) -> set[str]:
             and v["persistentVolumeClaim"].get("claimName")}
 
 
+def pod_holds_claim(pod: dict[str, Any], claim: str) -> bool:
+    """podUsesPVC: a scheduled Pod, in any phase, keeps a claim it names from being deleted."""
+    return bool((pod.get("spec") or {}).get("nodeName")) and claim in claims_of(pod)
+
+
 def pod_uses_claim(pod: dict[str, Any], claim: str) -> bool:
-    """A Pod that has not terminated holds the claims it names."""
+    """isVolumeUsed (recycling): a Pod that has not terminated, scheduled or not, uses the claims it names."""
     if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
         return False
     return claim in claims_of(pod)
@@ -57,8 +65,8 @@ class ProtectionController:
             self.queue.add(("pv", "", m["name"]))
 
     def _on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        # A pod that goes away or terminates may release its claims.
-        if typ == "DELETED" or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        # A pod that goes away releases its claims.
+        if typ == "DELETED":
             for claim in claims_of(obj):
                 self.queue.add(("pvc", obj["metadata"]["namespace"], claim))
 
@@ -78,8 +86,8 @@ class ProtectionController:
                 PVC_PROTECTION not in (pvc["metadata"].get("finalizers") or []):
             return
         pods, _ = await self.client.list("v1", "Pod", namespace)
-        if any(pod_uses_claim(p, name) for p in pods):
-            # OBSERVATION: claim Terminating, still used by a Pod: keep the finalizer.
+        if any(pod_holds_claim(p, name) for p in pods):
+            # OBSERVATION: claim Terminating, a scheduled Pod names it: keep the finalizer.
             return
         # OBSERVATION: claim Terminating and unused: release it.
         await self._drop(pvc, PVC_PROTECTION)

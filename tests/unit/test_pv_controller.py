@@ -170,6 +170,106 @@ async def test_6_5_recycle_with_no_recycler_fails_the_volume_once(cluster):
     assert [(e["reason"], e.get("count", 1)) for e in mine] == [("VolumeFailedRecycle", 1)]
 
 
+def pod(name: str, claim: str, node: str = "", phase: str = "") -> dict[str, Any]:
+    """A Pod naming the claim; ``node``: already scheduled there (no agent runs in these tests)."""
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox"}],
+                            "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": claim}}]}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+async def _pv_events(cluster: Cluster, name: str) -> list[tuple[str, str, str]]:
+    items, _ = await cluster.client.list("v1", "Event", "default")
+    return [(e["type"], e["reason"], e["message"]) for e in items if e["involvedObject"]["name"] == name]
+
+
+async def test_6_11_and_6_14_recycle_waits_for_pods_of_the_claim_unless_a_new_claim_has_its_name(cluster, tmp_path):
+    """6-11: a pod that has not terminated names the released claim: no recycling, a Normal
+    VolumeFailedRecycle naming it as namespace/name.  6-14: once a claim of that name exists
+    again (a new claim, bound elsewhere), those pods are its pods: the volume is recycled."""
+    root = tmp_path / "rec"
+    os.makedirs(root)
+    (root / "old").write_text("x")
+    await cluster.client.create(pv("rp", "1Gi", policy="Recycle", path=str(root)))
+    await cluster.client.create(pvc("c", "1Gi"))
+    await until(lambda: _bound(cluster, "c"), what="Bound")
+    await cluster.client.create(pod("u", "c"))                  # not scheduled (no node here)
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "c")
+    await until(lambda: _gone(cluster, "PersistentVolumeClaim", "c"), what="claim gone (an unscheduled pod holds none)")
+    events = await until(lambda: _pv_events(cluster, "rp"), what="an event about rp")
+    assert events == [("Normal", "VolumeFailedRecycle", "Volume is used by pods: default/u")]
+    assert os.listdir(root) == ["old"] and await cluster.phase("PersistentVolume", "rp") == "Released"
+    await cluster.client.create(pv("other", "1Gi", path=str(tmp_path / "other")))
+    await cluster.client.create(pvc("c", "1Gi"))
+    await until(lambda: _phase_is(cluster, "rp", "Available"), what="recycled", timeout=30)
+    assert os.listdir(root) == []
+    assert (await cluster.get("PersistentVolumeClaim", "c"))["spec"].get("volumeName") == "other"
+
+
+async def test_6_5_recycle_that_fails_leaves_the_volume_failed_with_why(cluster, tmp_path):
+    """recycleVolumeOperation: the recycler's error marks the volume Failed with its message."""
+    path = tmp_path / "a-file"
+    path.write_text("not a directory")
+    await cluster.client.create(pv("bad", "1Gi", policy="Recycle", path=str(path)))
+    await cluster.client.create(pvc("c", "1Gi"))
+    await until(lambda: _bound(cluster, "c"), what="Bound")
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "c")
+    await until(lambda: _phase_is(cluster, "bad", "Failed"), what="Failed")
+    vol = await cluster.get("PersistentVolume", "bad")
+    assert vol["status"]["message"].startswith("Recycle failed: ") and "not a directory" in vol["status"]["message"]
+    assert [(t, r) for t, r, _ in await _pv_events(cluster, "bad")] == [("Warning", "VolumeFailedRecycle")]
+    assert path.read_text() == "not a directory"
+
+
+async def test_8_10_a_volume_of_an_external_provisioner_is_left_to_its_deleter(cluster, tmp_path):
+    """findDeletablePlugin: provisioned-by names a provisioner orlop does not run (not kubernetes.io/):
+    nothing is deleted, no event, the volume stays Released (even though its source is a hostPath
+    orlop could remove)."""
+    root = tmp_path / "ext"
+    os.makedirs(root)
+    vol = pv("ext", "1Gi", policy="Delete", path=str(root))
+    vol["metadata"]["annotations"] = {drivers.ANN_PROVISIONED_BY: "example.com/nope"}
+    await cluster.client.create(vol)
+    await cluster.client.create(pvc("c", "1Gi"))
+    await until(lambda: _bound(cluster, "c"), what="Bound")
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "c")
+    await until(lambda: _phase_is(cluster, "ext", "Released"), what="Released")
+    await asyncio.sleep(1.0)
+    assert await cluster.phase("PersistentVolume", "ext") == "Released" and os.path.isdir(root)
+    assert await _pv_events(cluster, "ext") == []
+
+
+async def test_8_x_a_static_volume_no_plugin_deletes_fails_with_kubernetes_message(cluster):
+    vol = pv("static-nfs", "1Gi", policy="Delete")
+    del vol["spec"]["hostPath"]
+    vol["spec"]["nfs"] = {"server": "127.0.0.1", "path": "/exports"}
+    await cluster.client.create(vol)
+    await cluster.client.create(pvc("c", "1Gi"))
+    await until(lambda: _bound(cluster, "c"), what="Bound")
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "c")
+    await until(lambda: _phase_is(cluster, "static-nfs", "Failed"), what="Failed")
+    message = 'error getting deleter volume plugin for volume "static-nfs": no deletable volume plugin matched'
+    assert (await cluster.get("PersistentVolume", "static-nfs"))["status"]["message"] == message
+    assert await _pv_events(cluster, "static-nfs") == [("Warning", "VolumeFailedDelete", message)]
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Running"])
+async def test_a_scheduled_pod_in_any_phase_keeps_its_claim_until_the_pod_is_deleted(cluster, phase):
+    """podUsesPVC: a scheduled pod holds the claim whatever its phase (a Completed Job's pod too)."""
+    await cluster.client.create(pvc("held", "1Gi", cls=None))
+    await until(lambda: _bound(cluster, "held"), what="Bound")
+    created = await cluster.client.create(pod("user", "held", node="node-1"))
+    created["status"] = {"phase": phase}
+    await cluster.client.update(created, subresource="status")
+    await cluster.client.delete("v1", "PersistentVolumeClaim", "default", "held")
+    await asyncio.sleep(1.0)
+    claim = await cluster.get("PersistentVolumeClaim", "held")
+    assert claim is not None and claim["metadata"].get("deletionTimestamp")
+    await cluster.client.delete("v1", "Pod", "default", "user", grace_period_seconds=0)
+    await until(lambda: _gone(cluster, "PersistentVolumeClaim", "held"), what="claim gone with its pod")
+
+
 class RefusingDeleter:
     """A backend whose delete fails (not retryably) until told otherwise: a fault a real backend
     gives when, say, the credentials it needs are gone for a while."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 
 RESYNC = 15.0            # seconds, as Kubernetes' PV controller
 MAX_INFLIGHT = 256       # claims whose writes may be in flight at once
-OP_BACKOFF_MAX = 300.0
+OP_BACKOFF_MAX = 122.0   # seconds, as Kubernetes' goroutinemap exponential backoff (2m2s)
 WAKE_PER_VOLUME = 4      # waiting claims re-synced when a volume becomes Available
 FRESH_GRACE = 2.0        # a new volume waits for a claim to take it while claims of its class are tried
 FRESH_MAX = 30.0         # at most this long, however busy its class (see _hold)
@@ -82,6 +83,15 @@ def plugin_name(pv: dict[str, Any]) -> str:
     if isinstance(spec.get("csi"), dict):
         return str(spec["csi"].get("driver", ""))
     return next((p for k, p in _SOURCE_PLUGINS.items() if k in spec), "")
+
+
+def _no_deleter(pv: dict[str, Any], provisioner: str) -> str:
+    """findDeletablePlugin's error: by the provisioner that made the volume, else by its source
+    (Kubernetes' controller knows the nfs plugin, which cannot delete; other sources match none)."""
+    if provisioner:
+        return f"no volume plugin matched name: {provisioner}"
+    why = "no deletable volume plugin matched" if "nfs" in (pv.get("spec") or {}) else "no volume plugin matched"
+    return f'error getting deleter volume plugin for volume "{pv["metadata"]["name"]}": {why}'
 
 
 def _available(pv: dict[str, Any]) -> bool:
@@ -581,17 +591,16 @@ class PVController:
             work.cancel()
             raise
 
-    async def _set_claim_provisioner(self, key: tuple[str, str], provisioner: str) -> None:
-        """setClaimProvisioner: both annotation forms name the provisioner (a claim not yet bound)."""
+    async def _edit_claim(self, key: tuple[str, str], edit: Callable[[dict[str, Any]], bool]) -> None:
+        """Read the claim, let ``edit`` change its copy (False: nothing to do), write it; again on a
+        conflict, at most three times; a claim that is gone needs nothing."""
         for _ in range(3):
             claim = await self.client.get("v1", "PersistentVolumeClaim", key[0], key[1])
-            if claim is None or (claim.get("spec") or {}).get("volumeName") or \
-                    (claim["metadata"].get("annotations") or {}).get(decide.ANN_STORAGE_PROVISIONER) == provisioner:
+            if claim is None:
                 return
             new = clone(claim)
-            anns = new["metadata"].setdefault("annotations", {})
-            anns[decide.ANN_BETA_STORAGE_PROVISIONER] = provisioner
-            anns[decide.ANN_STORAGE_PROVISIONER] = provisioner
+            if not edit(new):
+                return
             try:
                 self._remember(await self.client.update(new))
                 return
@@ -600,6 +609,24 @@ class PVController:
                     return
                 if e.code != 409:
                     raise
+
+    async def _set_claim_provisioner(self, key: tuple[str, str], provisioner: str) -> None:
+        """setClaimProvisioner: both annotation forms name the provisioner (a claim not yet bound)."""
+        def edit(claim: dict[str, Any]) -> bool:
+            anns = claim["metadata"].setdefault("annotations", {})
+            if (claim.get("spec") or {}).get("volumeName") or anns.get(decide.ANN_STORAGE_PROVISIONER) == provisioner:
+                return False
+            anns[decide.ANN_BETA_STORAGE_PROVISIONER] = provisioner
+            anns[decide.ANN_STORAGE_PROVISIONER] = provisioner
+            return True
+        await self._edit_claim(key, edit)
+
+    async def _reschedule(self, key: tuple[str, str]) -> None:
+        """rescheduleProvisioning: a claim the scheduler sent here (selected-node) and that could
+        not be provisioned loses the annotation, so the scheduler may pick a node again."""
+        def edit(claim: dict[str, Any]) -> bool:
+            return claim["metadata"].get("annotations", {}).pop(decide.ANN_SELECTED_NODE, None) is not None
+        await self._edit_claim(key, edit)
 
     async def _provision_claim(self, key: tuple[str, str], provisioner: str) -> None:
         """provisionClaimOperation: intent → backend volume → PV object → intent dropped.
@@ -634,6 +661,7 @@ class PVController:
             result = await driver.provision(req)
         except DriverError as e:
             await self._set_claim_provisioner(key, provisioner)
+            await self._reschedule(key)
             await self.client.event(claim, "Warning", "ProvisioningFailed",
                                     f"{_failed_to(provisioner)} provision volume with StorageClass \"{cls_name}\": {e}",
                                     "persistentvolume-controller")
@@ -643,6 +671,7 @@ class PVController:
         except StatusError as e:
             if e.code != 409:
                 await self._set_claim_provisioner(key, provisioner)
+                await self._reschedule(key)
                 await self.client.event(claim, "Warning", "ProvisioningFailed",
                                         f"failed to create PersistentVolume {pv_name}: {e.message}",
                                         "persistentvolume-controller")
@@ -702,10 +731,14 @@ class PVController:
             return      # a Failed one is tried again at each resync, as Kubernetes' reclaimVolume does
         policy = (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy")
         if policy == "Delete":
+            provisioner = (pv["metadata"].get("annotations") or {}).get(decide.ANN_PROVISIONED_BY, "")
+            if provisioner and get_driver(provisioner) is None and not provisioner.startswith("kubernetes.io/"):
+                # OBSERVATION: an external provisioner's volume: its deleter's business (8-10).
+                return
             driver = driver_for_volume(pv)
             try:
                 if driver is None:
-                    raise DriverError("NoDeleter", f"no volume plugin matched name: {plugin_name(pv)}")
+                    raise DriverError("NoDeleter", _no_deleter(pv, provisioner))
                 await driver.delete(pv)
             except Retryable as e:
                 await self.client.event(pv, "Warning", "VolumeFailedDelete", str(e), "persistentvolume-controller")
@@ -735,12 +768,14 @@ class PVController:
         if pv is None or (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
             return
         ref = (pv.get("spec") or {}).get("claimRef") or {}
-        pods, _ = await self.client.list("v1", "Pod", ref.get("namespace") or "default")
-        users = [p["metadata"]["name"] for p in pods if pod_uses_claim(p, ref.get("name", ""))]
-        if users:
-            # 6-11: a running pod still uses the claim: refuse, and look again later.
-            await self.client.event(pv, "Warning", "VolumeFailedRecycle",
-                                    f"Volume is used by pods: {', '.join(sorted(users))}",
+        ns = ref.get("namespace") or "default"
+        pods, _ = await self.client.list("v1", "Pod", ns)
+        users = sorted(f"{ns}/{p['metadata']['name']}" for p in pods if pod_uses_claim(p, ref.get("name", "")))
+        if users and (ns, ref.get("name", "")) not in self.claims.cache:
+            # 6-11, 6-12: a pod that has not terminated still uses the claim: refuse, look again
+            # later.  (6-14: a claim of that name exists, so it is a new claim and its pods use
+            # another volume: this one is recycled.)
+            await self.client.event(pv, "Normal", "VolumeFailedRecycle", f"Volume is used by pods: {','.join(users)}",
                                     "persistentvolume-controller")
             raise RuntimeError("volume in use")
         recycle = recycler_for(pv)
@@ -751,8 +786,8 @@ class PVController:
         try:
             await recycle(pv)
         except DriverError as e:
-            await self.client.event(pv, "Warning", "VolumeFailedRecycle", f"Recycle failed: {e}",
-                                    "persistentvolume-controller")
+            # 6-5: the recycler failed: "Failed" with its message; tried again later all the same.
+            await self._fail(pv, "VolumeFailedRecycle", f"Recycle failed: {e}")
             raise
         await self.client.event(pv, "Normal", "VolumeRecycled", "Volume recycled", "persistentvolume-controller")
         now = now_rfc3339()
