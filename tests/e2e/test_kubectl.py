@@ -699,7 +699,8 @@ def test_delete_wait_false_returns_at_once(orlop: Any, ns: str) -> None:
 
 def test_storage_object_in_use_protection(orlop: Any, ns: str, cleanup: list[tuple[str, str]]) -> None:
     """Kubernetes' StorageObjectInUseProtection: PVs and PVCs carry protection finalizers from creation;
-    a claim used by a scheduled Pod stays Terminating until the Pod is gone, unused ones go at once."""
+    a claim used by a scheduled Pod stays Terminating until the Pod is gone, unused ones go at once
+    (and so do claims only Pods not yet scheduled name: podUsesPVC counts scheduled Pods)."""
     name = unique("prot-pv")
     cleanup.append(("pv", name))
     orlop.kubectl("create", "-f", "-", input=dump(pv(name)))
@@ -708,8 +709,9 @@ def test_storage_object_in_use_protection(orlop: Any, ns: str, cleanup: list[tup
     for claim in ("unused", "used"):
         assert get_json(orlop, "pvc", claim, "-n", ns)["metadata"].get("finalizers") == [
             "kubernetes.io/pvc-protection"]
+    node = orlop.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user"},
-           "spec": {"containers": [{"name": "c", "image": "busybox"}],
+           "spec": {"containers": [{"name": "c", "image": "busybox"}], "nodeName": node,
                     "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "used"}}]}}
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
 

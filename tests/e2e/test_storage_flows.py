@@ -466,8 +466,8 @@ def test_deleting_a_bound_pv_waits_for_its_claim(fresh_orlop: Any) -> None:
 
 def test_pending_claim_events_say_why_each_pv_does_not_fit(fresh_orlop: Any) -> None:
     """Kubernetes only says what failed (class "manual" not found / no volumes available); orlop appends,
-    in parentheses, why each PV considered did not fit -- ones a user expected to fit first (by name),
-    then those taken by other claims."""
+    in parentheses, why each PV considered did not fit -- ones of the claim's class first (by name),
+    then those taken by other claims, then those of another class."""
     o = fresh_orlop
     never = "/tmp/orlop-e2e-never-written"
     create(o,
@@ -482,9 +482,9 @@ def test_pending_claim_events_say_why_each_pv_does_not_fit(fresh_orlop: Any) -> 
     o.kubectl("create", "-f", os.path.join(MANIFESTS, "seed000-task-pv-claim.yaml"))
     want = ('storageclass.storage.k8s.io "manual" not found ('
             'why-rox: access modes [ReadOnlyMany] do not include [ReadWriteOnce]; '
-            'why-slow: storageClassName "slow" != "manual"; '
             'why-small: capacity 1Gi < requested 3Gi; '
-            'why-taken: pre-bound to default/other)')
+            'why-taken: pre-bound to default/other; '
+            'why-slow: storageClassName "slow" != "manual")')
     wait_for(lambda: events_of(o, "task-pv-claim"), "an event on the pending claim")
     assert events_of(o, "task-pv-claim") == {("Warning", "ProvisioningFailed", want)}
     out = o.kubectl("describe", "pvc", "task-pv-claim").stdout
@@ -493,13 +493,14 @@ def test_pending_claim_events_say_why_each_pv_does_not_fit(fresh_orlop: Any) -> 
     assert [[r[0], r[1], r[3], r[4]] for r in rows] == [["Warning", "ProvisioningFailed",
                                                          "persistentvolume-controller", want]], out
 
-    # A claim with no class at all (storageClassName ""): Kubernetes' Normal FailedBinding, same detail.
+    # A claim with no class at all (storageClassName ""): Kubernetes' Normal FailedBinding; every PV
+    # here has a class, and that is the one reason given for each (not its size or access modes).
     create(o, claim("classless", storage="3Gi", sc=""))
     want = ("no persistent volumes available for this claim and no storage class is set ("
-            'why-rox: access modes [ReadOnlyMany] do not include [ReadWriteOnce]; '
+            'why-rox: storageClassName "manual" != ""; '
             'why-slow: storageClassName "slow" != ""; '
-            'why-small: capacity 1Gi < requested 3Gi; '
-            'why-taken: pre-bound to default/other)')
+            'why-small: storageClassName "manual" != ""; '
+            'why-taken: storageClassName "manual" != "")')
     wait_for(lambda: events_of(o, "classless"), "an event on the class-less claim")
     assert events_of(o, "classless") == {("Normal", "FailedBinding", want)}
     assert phase(o, "pvc", "classless", "default") == "Pending"
