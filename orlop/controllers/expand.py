@@ -23,11 +23,16 @@ so does this controller:
 
 A volume no driver of orlop's can grow (hostPath, NFS, a source nothing here serves) is
 Kubernetes' "waiting for an external controller to expand this PVC" (ExternalExpanding),
-once per change of the claim, with no status written and no retry.  A failed expansion
+once per change of the request, with no status written and no retry.  A failed expansion
 records ``VolumeResizeFailed``; a failure that may pass (``Retryable``) is retried with
 backoff at the allocated size, one that will not (``DriverError``) marks the claim
-``ControllerResizeInfeasible`` and waits for the user to change the request (lowering it
-back to what the claim has is the recovery Kubernetes 1.32 allows).
+``ControllerResizeInfeasible`` with a ``ControllerResizeError`` condition saying why, and
+waits for the user to change the request (lowering it, though not below the capacity the
+claim has, is the recovery Kubernetes 1.32 allows).
+
+Claims are looked at when first seen, when their request changes and when their capacity
+grows, as Kubernetes' expand controller enqueues them -- never on the controller's own
+status writes, so a sync never triggers the next one.
 
 The other path of seed 000 -- an administrator edits a bound PV's capacity -- needs no
 backend call: the binder raises the claim's ``status.capacity`` to follow (``pv.decide``).
@@ -51,7 +56,8 @@ from .base import Informers, WorkQueue, key_of
 from .pv.decide import ANN_PRE_RESIZE_CAPACITY
 
 COMPONENT = "volume_expand"
-RESIZE_CONDITIONS = ("Resizing", "FileSystemResizePending")
+# knownResizeConditions (Kubernetes 1.32).
+RESIZE_CONDITIONS = ("Resizing", "FileSystemResizePending", "ControllerResizeError", "NodeResizeError")
 ANN_RESIZER = "volume.kubernetes.io/storage-resizer"
 ANN_FS_RESIZE_REQUIRED = "orlop.io/fs-resize-required"
 FS_PENDING_MESSAGE = "Waiting for user to (re-)start a pod to finish file system resize of volume on node."
@@ -62,7 +68,7 @@ CONTROLLER_IN_PROGRESS = "ControllerResizeInProgress"
 CONTROLLER_INFEASIBLE = "ControllerResizeInfeasible"
 NODE_PENDING = "NodeResizePending"
 NODE_IN_PROGRESS = "NodeResizeInProgress"
-NODE_FAILED = "NodeResizeFailed"
+NODE_INFEASIBLE = "NodeResizeInfeasible"
 
 
 def _now() -> str:
@@ -128,26 +134,30 @@ def node_expand_complete(claim: dict[str, Any], pv: dict[str, Any]) -> bool:
 
 
 def resize_target(claim: dict[str, Any], pv: dict[str, Any]) -> str | None:
-    """expandAndRecoverFunction's choice: the size to ask of the backend, or None when the
-    controller has nothing to do (the PV has grown and the node is on it).
+    """expandAndRecover's choice (the resizer of Kubernetes 1.32, external-resizer's
+    controller/expand_and_recover.go): the size to ask of the backend, or None when there is
+    nothing to do now.
 
-    While the PV is smaller than the request, a resize already under way (controller or
-    node) goes on at its allocated size; otherwise the request is the size.  Once the PV is
-    big enough, a controller resize that did not record its end is resumed at its
-    allocated size (the request may have been lowered since).
+    While the PV is smaller than the request, a resize under way goes on at its allocated
+    size first (a node resize at a size the PV already has: nothing until the node is done);
+    otherwise -- and after ControllerResizeInfeasible, the user's way out -- the request is the
+    size.  Once the PV is big enough: a node resize pending or running needs nothing; one that
+    failed, or a controller resize that did not record its end, resumes at the allocated size
+    (the request may have been lowered since).
     """
     request = str(((claim.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage", "0"))
     status, size = resize_status(claim), allocated(claim)
     if pv_capacity(pv) < requested(claim):
-        if status in (CONTROLLER_IN_PROGRESS, NODE_PENDING, NODE_IN_PROGRESS, NODE_FAILED) and size:
-            return size
+        if status in (NODE_PENDING, NODE_IN_PROGRESS):
+            target = size or request
+            return None if pv_capacity(pv) >= _qty(target) else target
+        if status in (NODE_INFEASIBLE, CONTROLLER_IN_PROGRESS):
+            return size or request
         return request
     if status in (NODE_IN_PROGRESS, NODE_PENDING):
         return None
-    if status in (CONTROLLER_IN_PROGRESS, "ControllerResizeFailed") and size:
-        return size
-    if status == "" and size:
-        return size
+    if status in (NODE_INFEASIBLE, CONTROLLER_IN_PROGRESS, CONTROLLER_INFEASIBLE) or (status == "" and size):
+        return size or request
     return request
 
 
@@ -227,9 +237,13 @@ def mark_node_pending(claim: dict[str, Any], now: str) -> dict[str, Any]:
                  NODE_PENDING)
 
 
-def mark_infeasible(claim: dict[str, Any]) -> dict[str, Any]:
-    """The backend will not grow to the allocated size: the claim waits for a new request."""
-    return _with(claim, list(_status(claim).get("conditions") or []), CONTROLLER_INFEASIBLE)
+def mark_infeasible(claim: dict[str, Any], error: str, now: str) -> dict[str, Any]:
+    """markControllerExpansionInfeasible: the backend will not grow to the allocated size;
+    ControllerResizeError (in place of Resizing) says why, and the claim waits for a new request."""
+    cond = {**_condition("ControllerResizeError", now), "message": f"failed to expand pvc with {error}"}
+    conditions = [c if c.get("type") != "ControllerResizeError" else cond
+                  for c in merge_resize_conditions(claim, ("ControllerResizeError",), now)]
+    return _with(claim, conditions, CONTROLLER_INFEASIBLE)
 
 
 def with_pre_resize_capacity(pv: dict[str, Any], capacity: str | None) -> dict[str, Any] | None:
@@ -270,27 +284,19 @@ class ExpandController:
     def __init__(self, client: LocalClient, informers: Informers):
         self.client = client
         self.claims = informers.get("v1", "PersistentVolumeClaim")
-        self.volumes = informers.get("v1", "PersistentVolume")
         self.queue = WorkQueue(base_delay=0.5, max_delay=300.0)
         self.claims.on_change(self._on_claim)
-        self.volumes.on_change(self._on_volume)
 
     def _on_claim(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if typ != "DELETED" and is_bound(obj) and (needs_expansion(obj) or resize_status(obj)
-                                                   or self._pre_resize(obj)):
+        """Kubernetes' enqueue rule: a Bound claim when first seen, when its request changes
+        (grows: expand; is lowered: recovery, as the resizer of 1.32 takes it) and when its
+        capacity grows (the node finished: the PV's pre-resize annotation goes).  Never on
+        the controller's own status writes -- so no sync ever feeds itself."""
+        if typ == "DELETED" or not is_bound(obj):
+            return
+        if old is None or typ == "ADDED" or requested(obj) != requested(old) or \
+                status_capacity(obj) > status_capacity(old) or not is_bound(old):
             self.queue.add(key_of(obj))
-
-    def _pre_resize(self, claim: dict[str, Any]) -> bool:
-        pv = self.volumes.cache.get(("", (claim.get("spec") or {}).get("volumeName") or ""))
-        return pv is not None and ANN_PRE_RESIZE_CAPACITY in ((pv.get("metadata") or {}).get("annotations") or {})
-
-    def _on_volume(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        # A PV whose node-side resize is under way: its claim is looked at again (the node
-        # agent's finish, or a claim that already has everything, ends it).
-        ref = (obj.get("spec") or {}).get("claimRef")
-        if typ != "DELETED" and isinstance(ref, dict) and \
-                ANN_PRE_RESIZE_CAPACITY in ((obj.get("metadata") or {}).get("annotations") or {}):
-            self.queue.add((ref.get("namespace") or "", ref.get("name") or ""))
 
     async def run(self) -> None:
         await self.queue.process(self.sync, "expand-controller")
@@ -323,7 +329,7 @@ class ExpandController:
         if size is None:
             return          # OBSERVATION: the PV has grown; the node is on it
         old_capacity = str((_status(claim).get("capacity") or {}).get("storage", "0"))
-        if resize_status(claim) == NODE_FAILED and pv_capacity(pv) >= requested(claim):
+        if resize_status(claim) == NODE_INFEASIBLE and pv_capacity(pv) >= requested(claim):
             # OBSERVATION: the backend is grown, the node failed: the node tries again.
             await self._node_pending(claim, pv, old_capacity)
             return
@@ -338,7 +344,7 @@ class ExpandController:
             raise
         except DriverError as e:
             await self._failed(claim, e)
-            await self.client.update(mark_infeasible(claim), subresource="status")
+            await self.client.update(mark_infeasible(claim, str(e), _now()), subresource="status")
             return
         new_capacity = format_quantity(max(got, _qty(size)))
         if pv_capacity(pv) < _qty(new_capacity):

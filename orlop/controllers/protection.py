@@ -9,7 +9,9 @@ controller removes the finalizer once that is no longer so:
   ``spec.volumes[].persistentVolumeClaim.claimName`` -- whatever the Pod's phase: a
   Completed or Failed Pod holds its claim until the Pod object is deleted, and a Pod not
   yet scheduled does not hold it (kubelet never starts a Pod whose claim is being
-  deleted, and the scheduler does not place it), as Kubernetes' podUsesPVC;
+  deleted, and the scheduler does not place it) -- and no scheduled Pod that has not shut
+  down has it as the claim of a generic ephemeral volume (``<pod>-<volume>``, controlled
+  by the Pod), as Kubernetes' podUsesPVC;
 - volume: its ``status.phase`` is not Bound.
 Like Kubernetes, the claim check reads the live Pod list before removing the finalizer,
 so a stale cache can never release a claim that is still in use.
@@ -31,16 +33,32 @@ def claims_of(pod: dict[str, Any]) -> set[str]:
             and v["persistentVolumeClaim"].get("claimName")}
 
 
-def pod_holds_claim(pod: dict[str, Any], claim: str) -> bool:
-    """podUsesPVC: a scheduled Pod, in any phase, keeps a claim it names from being deleted."""
-    return bool((pod.get("spec") or {}).get("nodeName")) and claim in claims_of(pod)
+def _shut_down(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _ephemeral_claim_of(pod: dict[str, Any], claim: dict[str, Any]) -> bool:
+    """A generic ephemeral volume's claim: named <pod>-<volume> and controlled by the pod."""
+    meta, pod_meta = claim.get("metadata") or {}, pod.get("metadata") or {}
+    owned = any(isinstance(r, dict) and r.get("controller") and r.get("uid") == pod_meta.get("uid")
+                for r in meta.get("ownerReferences") or [])
+    return owned and any(isinstance(v, dict) and isinstance(v.get("ephemeral"), dict)
+                         and f"{pod_meta.get('name')}-{v.get('name')}" == meta.get("name")
+                         for v in (pod.get("spec") or {}).get("volumes") or [])
+
+
+def pod_holds_claim(pod: dict[str, Any], claim: dict[str, Any]) -> bool:
+    """podUsesPVC: a scheduled Pod keeps a claim it names from being deleted, in any phase; the
+    claim of one of its generic ephemeral volumes until the Pod has shut down."""
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return False
+    name = (claim.get("metadata") or {}).get("name", "")
+    return name in claims_of(pod) or (not _shut_down(pod) and _ephemeral_claim_of(pod, claim))
 
 
 def pod_uses_claim(pod: dict[str, Any], claim: str) -> bool:
     """isVolumeUsed (recycling): a Pod that has not terminated, scheduled or not, uses the claims it names."""
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return False
-    return claim in claims_of(pod)
+    return not _shut_down(pod) and claim in claims_of(pod)
 
 
 class ProtectionController:
@@ -65,10 +83,13 @@ class ProtectionController:
             self.queue.add(("pv", "", m["name"]))
 
     def _on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        # A pod that goes away releases its claims.
-        if typ == "DELETED":
-            for claim in claims_of(obj):
-                self.queue.add(("pvc", obj["metadata"]["namespace"], claim))
+        # A pod that goes away releases its claims; one that shuts down, its ephemeral claims.
+        if typ == "DELETED" or _shut_down(obj):
+            meta = obj["metadata"]
+            names = claims_of(obj) | {f"{meta['name']}-{v.get('name')}" for v in (obj.get("spec") or {}).get("volumes")
+                                      or [] if isinstance(v, dict) and isinstance(v.get("ephemeral"), dict)}
+            for claim in names:
+                self.queue.add(("pvc", meta["namespace"], claim))
 
     async def run(self) -> None:
         await self.queue.process(self.sync, "protection-controller")
@@ -86,7 +107,7 @@ class ProtectionController:
                 PVC_PROTECTION not in (pvc["metadata"].get("finalizers") or []):
             return
         pods, _ = await self.client.list("v1", "Pod", namespace)
-        if any(pod_holds_claim(p, name) for p in pods):
+        if any(pod_holds_claim(p, pvc) for p in pods):
             # OBSERVATION: claim Terminating, a scheduled Pod names it: keep the finalizer.
             return
         # OBSERVATION: claim Terminating and unused: release it.

@@ -60,6 +60,8 @@ ATTACHED_NODE = "orlop.io/attached-node"
 Lookup = Callable[[str | None, str], dict[str, Any] | None]      # (namespace, name) -> object
 Emit = Callable[[dict[str, Any], str, str, str], None]           # (object, type, reason, message)
 RESIZE_PENDING = "FileSystemResizePending"
+# Kubernetes 1.32's knownResizeConditions: all go when the node finishes a resize.
+RESIZE_CONDITIONS = ("Resizing", RESIZE_PENDING, "ControllerResizeError", "NodeResizeError")
 
 
 class VolumeClient(Protocol):
@@ -224,7 +226,7 @@ def resized_claim(claim: dict[str, Any], capacity: str) -> dict[str, Any]:
     new = clone(claim)
     status = new.setdefault("status", {})
     status["capacity"] = {**(status.get("capacity") or {}), "storage": capacity}
-    conds = [c for c in status.get("conditions") or [] if c.get("type") not in ("Resizing", RESIZE_PENDING)]
+    conds = [c for c in status.get("conditions") or [] if c.get("type") not in RESIZE_CONDITIONS]
     if conds:
         status["conditions"] = conds
     else:

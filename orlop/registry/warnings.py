@@ -6,7 +6,9 @@ Users of the seeds' manifests (seed 001's claim with the beta storage-class anno
 seed 004's Recycle PV) see these lines from a real API server, so they see them here.
 Kubernetes 1.32's WarningsOnCreate / WarningsOnUpdate of PersistentVolume
 (pkg/api/persistentvolume) and PersistentVolumeClaim (pkg/api/persistentvolumeclaim),
-texts as there.  Pure: object in, warnings out.
+texts as there -- but for ``spec.rbd``: Kubernetes says the in-tree rbd plugin is
+"deprecated in v1.28, non-functional in v1.31+", which is not so here (orlop serves rbd
+volumes, seeds 000, 002 and 004), so that warning is left out.  Pure: object in, warnings out.
 """
 
 from __future__ import annotations
@@ -19,6 +21,20 @@ from ..quantity import parse_quantity_full
 
 _DEPRECATED_CLASS = 'deprecated since v1.8; use "storageClassName" attribute instead'
 _RECYCLE = "The Recycle reclaim policy is deprecated. Instead, the recommended approach is to use dynamic provisioning."
+# pkg/api/node: node labels with a newer name.
+DEPRECATED_NODE_LABELS = {
+    "beta.kubernetes.io/arch": 'deprecated since v1.14; use "kubernetes.io/arch" instead',
+    "beta.kubernetes.io/os": 'deprecated since v1.14; use "kubernetes.io/os" instead',
+    "failure-domain.beta.kubernetes.io/region": 'deprecated since v1.17; use "topology.kubernetes.io/region" instead',
+    "failure-domain.beta.kubernetes.io/zone": 'deprecated since v1.17; use "topology.kubernetes.io/zone" instead',
+    "beta.kubernetes.io/instance-type": 'deprecated since v1.17; use "node.kubernetes.io/instance-type" instead',
+}
+# Volume sources Kubernetes no longer serves (and orlop does not either).
+_GONE_PLUGINS = (("cephfs", "deprecated in v1.28, non-functional in v1.31+"),
+                 ("photonPersistentDisk", "deprecated in v1.11, non-functional in v1.16+"),
+                 ("scaleIO", "deprecated in v1.16, non-functional in v1.22+"),
+                 ("storageOS", "deprecated in v1.22, non-functional in v1.25+"),
+                 ("glusterfs", "deprecated in v1.25, non-functional in v1.26+"))
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -36,12 +52,26 @@ def _fractional(path: str, value: Any) -> list[str]:
     if value is None:
         return []
     try:
-        q = parse_quantity_full(value).round_up_milli()
+        q = parse_quantity_full(value)
     except (ValueError, TypeError):
         return []           # (validation's business)
-    if (q.value * 1000) % 1000 == Decimal(0):
+    if (q.round_up_milli().value * 1000) % 1000 == Decimal(0):
         return []
     return [f'{path}: fractional byte value "{q.canonical()}" is invalid, must be an integer']
+
+
+def _node_affinity(spec: dict[str, Any]) -> list[str]:
+    """GetWarningsForNodeSelectorTerm over spec.nodeAffinity.required."""
+    out = []
+    terms = _d(_d(spec.get("nodeAffinity")).get("required")).get("nodeSelectorTerms")
+    for i, term in enumerate(terms if isinstance(terms, list) else []):
+        exprs = _d(term).get("matchExpressions")
+        for j, expr in enumerate(exprs if isinstance(exprs, list) else []):
+            key = _d(expr).get("key")
+            if isinstance(key, str) and key in DEPRECATED_NODE_LABELS:
+                out.append(f"spec.nodeAffinity.required.nodeSelectorTerms[{i}].matchExpressions[{j}].key: "
+                           f"{key} is {DEPRECATED_NODE_LABELS[key]}")
+    return out
 
 
 def _claim_spec(path: str, spec: Any) -> list[str]:
@@ -56,8 +86,11 @@ def for_object(kind: str, obj: dict[str, Any]) -> list[str]:
     if kind == "PersistentVolumeClaim":
         return _class_annotation(obj) + _claim_spec("spec", obj.get("spec"))
     if kind == "PersistentVolume":
+        spec = _d(obj.get("spec"))
         out = _class_annotation(obj)
-        if _d(obj.get("spec")).get("persistentVolumeReclaimPolicy") == "Recycle":
+        if spec.get("persistentVolumeReclaimPolicy") == "Recycle":
             out.append(f"spec.persistentVolumeReclaimPolicy: {_RECYCLE}")
+        out += _node_affinity(spec)
+        out += [f"spec.{source}: {why}" for source, why in _GONE_PLUGINS if spec.get(source) is not None]
         return out
     return []

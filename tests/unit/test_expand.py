@@ -52,8 +52,12 @@ TARGETS: dict[str, tuple[dict[str, Any], dict[str, Any], str | None]] = {
     "fresh request: the request": (claim("2Gi", "1Gi"), volume("1Gi"), "2Gi"),
     "controller resize under way: its allocated size": (
         claim("3Gi", "1Gi", "ControllerResizeInProgress", "2Gi"), volume("1Gi"), "2Gi"),
-    "node failed before the PV grew: the allocated size": (
-        claim("3Gi", "1Gi", "NodeResizeFailed", "2Gi"), volume("1Gi"), "2Gi"),
+    "node infeasible before the PV grew: the allocated size": (
+        claim("3Gi", "1Gi", "NodeResizeInfeasible", "2Gi"), volume("1Gi"), "2Gi"),
+    "node pending, request raised again, PV has the allocated size: wait for the node": (
+        claim("3Gi", "1Gi", "NodeResizePending", "2Gi"), volume("2Gi"), None),
+    "node pending, request raised again, PV short of the allocated size: the allocated size": (
+        claim("3Gi", "1Gi", "NodeResizePending", "2Gi"), volume("1Gi"), "2Gi"),
     "infeasible, request changed: the new request": (
         claim("1500Mi", "1Gi", "ControllerResizeInfeasible", "100Pi"), volume("1Gi"), "1500Mi"),
     "PV grown, node pending: nothing (a spurious update)": (
@@ -64,6 +68,8 @@ TARGETS: dict[str, tuple[dict[str, Any], dict[str, Any], str | None]] = {
         claim("2Gi", "1Gi", "ControllerResizeInProgress", "2Gi"), volume("2Gi"), "2Gi"),
     "PV grown, request lowered since: the allocated size": (
         claim("1500Mi", "1Gi", "ControllerResizeInProgress", "2Gi"), volume("2Gi"), "2Gi"),
+    "PV grown, node infeasible: the allocated size again": (
+        claim("2Gi", "1Gi", "NodeResizeInfeasible", "2Gi"), volume("2Gi"), "2Gi"),
     "no status but an allocated size: the allocated size": (claim("2Gi", "1Gi", "", "2Gi"), volume("2Gi"), "2Gi"),
     "FileSystemResizePending from before resize statuses: node pending": (
         claim("2Gi", "1Gi", "", "2Gi", ("FileSystemResizePending",)), volume("2Gi"), None),
@@ -113,8 +119,13 @@ def test_finished_has_the_capacity_and_keeps_only_the_allocated_size() -> None:
 
 
 def test_infeasible_waits_for_a_new_request() -> None:
-    c = mark_infeasible(claim("100Pi", "1Gi", "ControllerResizeInProgress", "100Pi", ("Resizing",)))
+    c = mark_infeasible(claim("100Pi", "1Gi", "ControllerResizeInProgress", "100Pi", ("Resizing",)), "too big", NOW)
     assert c["status"]["allocatedResourceStatuses"] == {"storage": "ControllerResizeInfeasible"}
+    # markControllerExpansionInfeasible: ControllerResizeError in place of Resizing, saying why.
+    assert c["status"]["conditions"] == [{"type": "ControllerResizeError", "status": "True", "lastProbeTime": None,
+                                          "lastTransitionTime": NOW, "message": "failed to expand pvc with too big"}]
+    assert mark_in_progress(c, "2Gi", "d", NOW)["status"]["conditions"] == [
+        {"type": "Resizing", "status": "True", "lastProbeTime": None, "lastTransitionTime": NOW}]
     assert infeasible_unchanged(c)
     c["spec"]["resources"]["requests"]["storage"] = "1Gi"       # the user takes it back
     assert not infeasible_unchanged(c)

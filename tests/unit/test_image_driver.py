@@ -329,6 +329,15 @@ async def test_controllers_provision_expand_and_delete(cluster: Any) -> None:
     pv = await client.get("v1", "PersistentVolume", None, pv["metadata"]["name"])
     assert pv["spec"]["capacity"] == {"storage": "32Mi"}
     assert pv["metadata"]["annotations"]["volume.alpha.kubernetes.io/pre-resize-capacity"] == "16Mi"
+    # Raised again while the node has yet to grow the filesystem: that resize finishes first
+    # (the resizer waits for the node), and the claim rests -- no write feeds the next sync.
+    rested["spec"]["resources"]["requests"]["storage"] = "48Mi"
+    again = await client.update(rested)
+    await asyncio.sleep(1.5)
+    still = await claim()
+    assert still["metadata"]["resourceVersion"] == again["metadata"]["resourceVersion"]
+    assert still["status"]["allocatedResourceStatuses"] == {"storage": "NodeResizePending"}
+    assert still["status"]["allocatedResources"] == {"storage": "32Mi"} and os.path.getsize(path) == 32 * MiB
     await client.delete("v1", "PersistentVolumeClaim", "default", "data")
     await until(lambda: _gone(client, pv["metadata"]["name"]), what="PV deleted")
     assert not os.path.exists(path)

@@ -655,6 +655,30 @@ async def test_claim_of_an_external_provisioner_waits_for_it_and_binds_what_it_m
     assert not [e for e in await reasons() or [] if e[1] == "ProvisioningFailed"]
 
 
+async def test_failed_provisioning_lets_the_scheduler_choose_again(cluster):
+    """rescheduleProvisioning: a claim the scheduler sent to a node (selected-node) whose
+    provisioning fails loses the annotation; the event is the external provisioner library's
+    ("failed to ...", as for any provisioner outside kubernetes.io/)."""
+    drivers.register(SlowDriver(delay=0.01, fail=True))
+    try:
+        await cluster.client.create({**DEFAULT_CLASS, "metadata": {"name": "slow"}, "provisioner": "example.com/slow"})
+        await asyncio.sleep(0.3)        # (the controller's class informer sees it)
+        claim = pvc("placed", "1Gi", cls="slow")
+        claim["metadata"]["annotations"] = {"volume.kubernetes.io/selected-node": "node-1"}
+        await cluster.client.create(claim)
+
+        async def failed() -> list[str] | None:
+            got = [m for t, r, m in await _pv_events(cluster, "placed") if r == "ProvisioningFailed"]
+            return got or None
+        assert (await until(failed, what="ProvisioningFailed"))[0] == \
+            'failed to provision volume with StorageClass "slow": out of space'
+        anns = (await cluster.get("PersistentVolumeClaim", "placed"))["metadata"]["annotations"]
+        assert "volume.kubernetes.io/selected-node" not in anns
+        assert anns["volume.kubernetes.io/storage-provisioner"] == "example.com/slow"
+    finally:
+        drivers.unregister("example.com/slow")
+
+
 async def test_held_volumes_are_let_go_after_their_grace_in_the_order_they_were_held(tmp_path, monkeypatch):
     """Volumes held for claims that have yet to try them (``_hold``) each get FRESH_GRACE from
     when they were first held, oldest first -- one timer serves them all."""

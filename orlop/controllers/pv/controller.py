@@ -671,7 +671,6 @@ class PVController:
         except StatusError as e:
             if e.code != 409:
                 await self._set_claim_provisioner(key, provisioner)
-                await self._reschedule(key)
                 await self.client.event(claim, "Warning", "ProvisioningFailed",
                                         f"failed to create PersistentVolume {pv_name}: {e.message}",
                                         "persistentvolume-controller")
@@ -734,6 +733,7 @@ class PVController:
             provisioner = (pv["metadata"].get("annotations") or {}).get(decide.ANN_PROVISIONED_BY, "")
             if provisioner and get_driver(provisioner) is None and not provisioner.startswith("kubernetes.io/"):
                 # OBSERVATION: an external provisioner's volume: its deleter's business (8-10).
+                log.debug("volume %s: provisioned by %s, which this orlop does not run; left to it", name, provisioner)
                 return
             driver = driver_for_volume(pv)
             try:
