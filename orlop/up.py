@@ -168,7 +168,13 @@ async def run(cfg: Config, ready: asyncio.Event | None = None) -> None:
     store = SQLiteStore(os.path.join(cfg.data_dir, "store.db"))
     registry = Registry(store)
     node_name = cfg.node_name or socket.gethostname()
-    drivers.register(LocalPathDriver(os.path.join(cfg.data_dir, "volumes"), node_name=node_name))
+    local_path = LocalPathDriver(os.path.join(cfg.data_dir, "volumes"), node_name=node_name)
+    drivers.register(local_path)
+    os.makedirs(local_path.base_dir, mode=0o755, exist_ok=True)
+    quota = await asyncio.to_thread(local_path.quota_support)
+    if not quota.enforced:
+        # Said where a user starting orlop sees it (and on every PV: orlop.io/capacity-enforced).
+        log.warning("local-path volumes: %s -- a pod can write past its claim's size", quota.detail)
     drivers.register(ImageDriver(os.path.join(cfg.data_dir, "images"), node_name=node_name))
     drivers.register(RbdDriver(LocalClient(registry, "persistentvolume-controller")))
     drivers.register(RbdCsiDriver(LocalClient(registry, "csi-provisioner")))

@@ -27,11 +27,20 @@ refuse unknown options):
   ``{{ .PVC.Annotations.<key> }}``, ``{{ index .PVC.Annotations "<key>" }}``.  The
   result is a path relative to the base directory: a leading ``/`` is dropped (nfs-subdir
   joins it onto its base), empty and ``.`` parts are dropped, and any ``..`` part is
-  refused ("escapes the base directory"), as are symbolic links met on the way, so a
-  label or annotation value can never reach outside.  An empty result falls back to the
-  default name (nfs-subdir).  local-path's ``allowUnsafePathPattern`` is accepted and has
-  no effect: no path may escape.  A pattern that maps two claims to one directory makes
-  them share it, as in nfs-subdir; deleting either removes it.
+  refused ("escapes the base directory"), as are symbolic links met on the way, parts
+  that are only white space and control characters, so a label or annotation value can
+  never reach outside.  An empty result falls back to the default name (nfs-subdir).
+  As local-path-provisioner since v0.0.34 (CVE-2025-62878), the result must start with
+  ``<namespace>/<claim name>/`` (or be just that) unless the class sets
+  ``allowUnsafePathPattern: "true"``,
+  so one namespace's claim cannot name another's directory.  Beyond local-path, with or
+  without that parameter, a volume never gets a directory another volume has: a
+  pattern-made directory must be new (or already this volume's -- a retry), must not lie
+  inside another volume's directory, and is recorded as its volume's in the base
+  directory's ``.orlop-volume-owners.json``; deleting a volume whose directory the record
+  gives to another volume leaves it alone.  Two claims a pattern maps to one directory
+  therefore do not share it: the second is refused ("is already the volume of ..."), where
+  nfs-subdir and local-path would hand it the first one's data and delete it with either.
 - ``nodePath``: another base directory, one of those the driver was configured with
   (local-path's parameter; message "config doesn't contain path X on node Y").
 - ``archiveOnDelete`` (nfs-subdir): "true" renames the directory to ``archived-<name>``
@@ -63,6 +72,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import json
 import os
 import posixpath
 import re
@@ -159,16 +169,39 @@ def render_path_pattern(pattern: str, claim: dict[str, Any], volume_name: str) -
     return _TEMPLATE.sub(template, _NFS_SUBDIR.sub(nfs, pattern))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_relative_path(rendered: str, pattern: str) -> str:
     """Normalize a rendered pattern to a path inside the base, or refuse it."""
     if "\x00" in rendered:
         raise DriverError("InvalidParameter", f"path {rendered!r} made from pathPattern {pattern!r} "
                                               "contains a NUL byte")
+    if _CONTROL.search(rendered):
+        raise DriverError("InvalidParameter", f"path {rendered!r} made from pathPattern {pattern!r} "
+                                              "contains a control character")
     parts = [p for p in rendered.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise DriverError("PathEscapesBase", f'path "{rendered}" made from pathPattern "{pattern}" '
                                              "escapes the base directory")
+    if any(not p.strip() for p in parts):
+        raise DriverError("InvalidParameter", f"path {rendered!r} made from pathPattern {pattern!r} "
+                                              "has a part that is only white space")
     return "/".join(parts)
+
+
+def check_claim_prefix(rendered: str, claim: dict[str, Any]) -> None:
+    """local-path-provisioner's safe pathPattern: the path starts with <namespace>/<claim name>/."""
+    meta = claim.get("metadata") or {}
+    prefix = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+    if rendered != prefix and not rendered.startswith(prefix + "/"):
+        raise DriverError("InvalidParameter", "pathPattern must start with {{ .PVC.Namespace }}/{{ .PVC.Name }}/: "
+                                              f'{rendered} (or the StorageClass sets allowUnsafePathPattern: "true")')
+
+
+OWNERS_FILE = ".orlop-volume-owners.json"
+# Directories that are volumes without a record: the default name (pvc-<uid>_<ns>_<name>) and archives.
+_UNRECORDED_VOLUME = re.compile(r"^(pvc-[^_/]+_|archived-)")
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -322,6 +355,7 @@ class LocalPathDriver:
         self.base_dir = self._check_base(base_dir)
         self.base_dirs = (self.base_dir, *(self._check_base(b) for b in extra_base_dirs))
         self._lock = threading.Lock()
+        self._owners_lock = threading.Lock()       # the owners file of every base: one writer at a time
         self._quota_cache: dict[str, tuple[float, QuotaSupport]] = {}
 
     @staticmethod
@@ -385,8 +419,14 @@ class LocalPathDriver:
         relative = default
         pattern = params.get("pathPattern")
         if pattern is not None:
-            relative = safe_relative_path(render_path_pattern(pattern, req.claim, req.volume_name), pattern)
-            relative = relative or default
+            rendered = render_path_pattern(pattern, req.claim, req.volume_name)
+            relative = safe_relative_path(rendered, pattern)
+            if relative and not _parse_bool("allowUnsafePathPattern", params.get("allowUnsafePathPattern", "false")):
+                check_claim_prefix(rendered, req.claim)
+        if pattern is not None and relative:
+            self._take(base, relative, req.volume_name)
+        else:
+            relative = default
         path = self._make_dirs(base, relative)
 
         annotations = {ANN_ON_DELETE: on_delete}
@@ -452,6 +492,79 @@ class LocalPathDriver:
             return wanted
         raise DriverError("InvalidParameter", f"config doesn't contain path {node_path} on node {node or ''}")
 
+    # -- which volume a pattern-made directory belongs to -----------------------------------
+
+    def _owners(self, base: str) -> dict[str, str]:
+        try:
+            with open(os.path.join(base, OWNERS_FILE), "rb") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise DriverError("Unreadable", f"cannot read {os.path.join(base, OWNERS_FILE)}: {exc}") from None
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _save_owners(self, base: str, owners: dict[str, str]) -> None:
+        path = os.path.join(base, OWNERS_FILE)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(base, mode=0o755, exist_ok=True)
+            with open(tmp, "w") as f:
+                json.dump(owners, f, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise os_error("write", path, exc) from None
+
+    def _take(self, base: str, relative: str, volume: str) -> None:
+        """Record ``relative`` as ``volume``'s directory, refusing one that is (or is inside, or
+        holds) another volume's.  Recorded before the directory is made, so a retry after a
+        crash finds its own record."""
+        full = posixpath.join(base, relative)
+        with self._owners_lock:
+            owners = self._owners(base)
+            holder = owners.get(relative)
+            if holder == volume:
+                return
+            if holder is not None:
+                raise DriverError("PathInUse", f'directory "{full}" is already the volume of {holder}; '
+                                               "a volume never gets another volume's directory")
+            parts = relative.split("/")
+            for i in range(1, len(parts)):
+                ancestor = "/".join(parts[:i])
+                inside = owners.get(ancestor) or (i == 1 and _UNRECORDED_VOLUME.match(ancestor) and
+                                                  os.path.isdir(posixpath.join(base, ancestor)) and ancestor)
+                if inside:
+                    raise DriverError("PathInUse", f'directory "{full}" would lie inside the directory of volume '
+                                                   f"{inside}")
+            below = next((v for k, v in owners.items() if k.startswith(relative + "/")), None)
+            if below is not None:
+                raise DriverError("PathInUse", f'directory "{full}" would hold the directory of volume {below}')
+            if os.path.lexists(full):
+                raise DriverError("PathInUse", f'directory "{full}" exists already and is not the directory of '
+                                               "this claim's volume; orlop does not hand a claim data it did not make "
+                                               "(remove it, or use another pathPattern)")
+            owners[relative] = volume
+            self._save_owners(base, owners)
+
+    def _may_remove(self, path: str, volume: str) -> bool:
+        """Not when the record gives the directory to another volume: then it is left alone."""
+        base = self._base_of(path)
+        with self._owners_lock:
+            holder = self._owners(base).get(posixpath.relpath(path, base))
+        return holder in (None, volume)
+
+    def _forget(self, path: str, volume: str) -> None:
+        """Drop ``volume``'s record of ``path`` (after the directory was removed, archived or let go)."""
+        base = self._base_of(path)
+        relative = posixpath.relpath(path, base)
+        with self._owners_lock:
+            owners = self._owners(base)
+            if owners.get(relative) == volume:
+                del owners[relative]
+                self._save_owners(base, owners)
+
     def _make_dirs(self, base: str, relative: str) -> str:
         """mkdir -p base/relative, refusing to pass through symbolic links below base.
         The last directory gets mode 0777; an existing one is reused as it is."""
@@ -503,6 +616,10 @@ class LocalPathDriver:
     def _owned_path(self, pv: dict[str, Any], verb: str) -> str:
         raw = volume_path(pv)
         path = posixpath.normpath(raw) if posixpath.isabs(raw) else ""
+        if path and verb != "delete" and os.path.islink(path):
+            # (delete only unlinks it; scrubbing or growing would act on whatever it points to)
+            raise DriverError("PathEscapesBase", f"refusing to {verb} {raw}: it is a symbolic link, not the "
+                                                 "volume's directory")
         if path and ".." not in raw.split("/"):
             parent = os.path.realpath(posixpath.dirname(path))
             for base in self.base_dirs:
@@ -514,12 +631,17 @@ class LocalPathDriver:
 
     def _delete(self, pv: dict[str, Any]) -> None:
         path = self._owned_path(pv, "delete")
+        volume = (pv.get("metadata") or {}).get("name", "")
+        if not self._may_remove(path, volume):
+            return      # the directory is another volume's now (see the module docstring)
         annotations = (pv.get("metadata") or {}).get("annotations") or {}
         on_delete = annotations.get(ANN_ON_DELETE, "delete")
         if on_delete == "retain":
+            self._forget(path, volume)          # the data stays; no later claim is handed it
             return
         if on_delete == "archive":
             self._archive(path)
+            self._forget(path, volume)
             return
         project_id = int(annotations.get(ANN_QUOTA_PROJECT, "0") or 0)
         try:
@@ -528,6 +650,7 @@ class LocalPathDriver:
         except OSError:
             pass
         remove_tree(path)
+        self._forget(path, volume)
         if project_id:
             self._clear_limit(path, project_id)
 

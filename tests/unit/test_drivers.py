@@ -303,12 +303,87 @@ async def test_provision_distinct_claims_get_distinct_dirs(driver: LocalPathDriv
 
 
 async def test_provision_with_path_pattern(driver: LocalPathDriver, base: str) -> None:
-    sc = sclass({"pathPattern": "${.PVC.namespace}/${.PVC.annotations.app}"})
+    sc = sclass({"pathPattern": "${.PVC.namespace}/${.PVC.annotations.app}", "allowUnsafePathPattern": "true"})
     result = await driver.provision(request(claim(annotations={"app": "mysql"}), sc))
     assert result.source["hostPath"]["path"] == os.path.join(base, "default", "mysql")
     assert os.path.isdir(os.path.join(base, "default", "mysql"))
     empty = await driver.provision(request(claim(uid="cccc"), sclass({"pathPattern": "${.PVC.labels.none}"})))
     assert empty.source["hostPath"]["path"] == os.path.join(base, "pvc-cccc_default_data")
+    safe = await driver.provision(request(claim(uid="dddd", name="db"), sclass(
+        {"pathPattern": "{{ .PVC.Namespace }}/{{ .PVC.Name }}/{{ .PVC.Labels.tier }}"})))
+    assert safe.source["hostPath"]["path"] == os.path.join(base, "default", "db")     # (no label: no part)
+
+
+@pytest.mark.parametrize("pattern,kw", [
+    ("${.PVC.namespace}/${.PVC.annotations.app}", {"annotations": {"app": "mysql"}}),
+    ("{{ .PVC.Annotations.dir }}", {"annotations": {"dir": "pvc-x_victim_db"}}),     # another claim's directory
+    ("{{ .PVC.Namespace }}/{{ .PVC.Labels.app }}", {}),                               # renders "default/"
+    ("/etc/{{ .PVC.Name }}", {}),
+    ("shared", {}),
+])
+async def test_provision_refuses_a_pattern_outside_the_claims_own_prefix(base: str, pattern: str,
+                                                                         kw: dict[str, Any]) -> None:
+    """local-path-provisioner since v0.0.34 (CVE-2025-62878): <namespace>/<claim name>/..., unless
+    the class says allowUnsafePathPattern."""
+    d = LocalPathDriver(base)
+    with pytest.raises(DriverError) as err:
+        await d.provision(request(claim(**kw), sclass({"pathPattern": pattern})))
+    assert err.value.reason == "InvalidParameter"
+    assert str(err.value).startswith("pathPattern must start with {{ .PVC.Namespace }}/{{ .PVC.Name }}/: ")
+    assert not os.path.exists(base) or os.listdir(base) == []
+
+
+async def test_no_volume_gets_another_volumes_directory(base: str) -> None:
+    """Even with allowUnsafePathPattern: a second claim mapped to the first one's directory, to a
+    directory inside it or holding it, or to a default-named volume's, is refused; deleting the
+    first (or a retried delete of an old volume) never removes what another volume holds."""
+    d = LocalPathDriver(base)
+    unsafe = {"allowUnsafePathPattern": "true"}
+    first = await d.provision(request(claim(uid="one"), sclass({**unsafe, "pathPattern": "shared"})))
+    with open(os.path.join(base, "shared", "mine"), "w") as f:
+        f.write("one's data")
+    assert await d.provision(request(claim(uid="one"), sclass({**unsafe, "pathPattern": "shared"}))) == first
+    other = await d.provision(request(claim(uid="plain")))                 # default name pvc-plain_default_data
+    refusals = {
+        "shared": "is already the volume of pvc-one",
+        "shared/inner": "would lie inside the directory of volume pvc-one",
+        "pvc-plain_default_data/x": "would lie inside the directory of volume pvc-plain_default_data",
+        "pvc-plain_default_data": "exists already",
+    }
+    for pattern, why in refusals.items():
+        with pytest.raises(DriverError) as err:
+            await d.provision(request(claim(uid="two"), sclass({**unsafe, "pathPattern": pattern})))
+        assert err.value.reason == "PathInUse" and why in str(err.value), (pattern, str(err.value))
+    nested = await d.provision(request(claim(uid="three"), sclass({**unsafe, "pathPattern": "top/a"})))
+    with pytest.raises(DriverError) as err:
+        await d.provision(request(claim(uid="four"), sclass({**unsafe, "pathPattern": "top"})))
+    assert "would hold the directory of volume pvc-three" in str(err.value)
+    # A delete of a volume whose directory the record gives to another volume leaves it alone.
+    await d.delete(pv_for(first, "pvc-stale"))
+    assert os.path.isfile(os.path.join(base, "shared", "mine"))
+    await d.delete(pv_for(first, "pvc-one"))
+    assert not os.path.exists(os.path.join(base, "shared"))
+    again = await d.provision(request(claim(uid="five"), sclass({**unsafe, "pathPattern": "shared"})))
+    assert os.listdir(again.source["hostPath"]["path"]) == []              # a fresh, empty directory
+    assert os.path.isdir(other.source["hostPath"]["path"]) and os.path.isdir(nested.source["hostPath"]["path"])
+
+
+async def test_recycle_and_expand_refuse_a_volume_path_that_became_a_symbolic_link(base: str, tmp_path: Any) -> None:
+    d = LocalPathDriver(base)
+    made = await d.provision(request())
+    path = made.source["hostPath"]["path"]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("x")
+    os.rmdir(path)
+    os.symlink(outside, path)
+    for op in (d.recycle(pv_for(made)), d.expand(pv_for(made), 5 * GI)):
+        with pytest.raises(DriverError) as err:
+            await op
+        assert "it is a symbolic link" in str(err.value)
+    assert (outside / "precious").read_text() == "x"
+    await d.delete(pv_for(made))                        # delete unlinks the link only
+    assert not os.path.lexists(path) and (outside / "precious").exists()
 
 
 async def test_provision_refuses_symlink_escape(driver: LocalPathDriver, base: str, tmp_path: Any) -> None:
@@ -432,7 +507,7 @@ async def test_delete_archive_and_retain(base: str) -> None:
     await d.delete(pv_for(r))  # twice: nothing more happens
     assert sorted(os.listdir(base)) == [f"archived-{VOL}_default_data"]
     # a second volume archived to a taken name gets a suffix
-    shared = sclass({"archiveOnDelete": "true", "pathPattern": "shared"})
+    shared = sclass({"archiveOnDelete": "true", "pathPattern": "shared", "allowUnsafePathPattern": "true"})
     r1 = await d.provision(request(claim(uid="one"), shared))
     await d.delete(pv_for(r1, "pvc-one"))
     r2 = await d.provision(request(claim(uid="two"), shared))
