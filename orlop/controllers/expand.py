@@ -291,8 +291,12 @@ class ExpandController:
         """Kubernetes' enqueue rule: a Bound claim when first seen, when its request changes
         (grows: expand; is lowered: recovery, as the resizer of 1.32 takes it) and when its
         capacity grows (the node finished: the PV's pre-resize annotation goes).  Never on
-        the controller's own status writes -- so no sync ever feeds itself."""
+        the controller's own status writes -- so no sync ever feeds itself.  Of those, only
+        claims with something to do or a resize behind them (Kubernetes looks at every
+        claim that has just bound too; nothing can be resizing there)."""
         if typ == "DELETED" or not is_bound(obj):
+            return
+        if not (needs_expansion(obj) or resize_status(obj) or allocated(obj) is not None):
             return
         if old is None or typ == "ADDED" or requested(obj) != requested(old) or \
                 status_capacity(obj) > status_capacity(old) or not is_bound(old):

@@ -72,19 +72,6 @@ def now_rfc3339() -> str:
     return registry_now()
 
 
-# In-tree plugin names by volume source, for Kubernetes' "no volume plugin matched" messages.
-_SOURCE_PLUGINS = {"rbd": "kubernetes.io/rbd", "glusterfs": "kubernetes.io/glusterfs", "nfs": "kubernetes.io/nfs",
-                   "cephfs": "kubernetes.io/cephfs", "iscsi": "kubernetes.io/iscsi", "fc": "kubernetes.io/fc",
-                   "local": "kubernetes.io/local-volume", "hostPath": "kubernetes.io/host-path"}
-
-
-def plugin_name(pv: dict[str, Any]) -> str:
-    spec = pv.get("spec") or {}
-    if isinstance(spec.get("csi"), dict):
-        return str(spec["csi"].get("driver", ""))
-    return next((p for k, p in _SOURCE_PLUGINS.items() if k in spec), "")
-
-
 def _no_deleter(pv: dict[str, Any], provisioner: str) -> str:
     """findDeletablePlugin's error: by the provisioner that made the volume, else by its source
     (Kubernetes' controller knows the nfs plugin, which cannot delete; other sources match none)."""
