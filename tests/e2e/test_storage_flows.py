@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from helpers import field_value, get_json, parse_table
+from helpers import create_namespace, field_value, get_json, parse_table, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -560,3 +560,51 @@ def test_user_grows_a_claim_on_the_default_class(fresh_orlop: Any) -> None:
     assert (shrink.returncode, shrink.stderr) == (
         1, 'The PersistentVolumeClaim "grow" is invalid: spec.resources.requests.storage: Forbidden: field can not '
            "be less than status.capacity\n")
+
+
+# ----------------------------------------------------------------------------------------
+# local-path pathPattern: a claim never gets a directory that is not its own
+
+
+def test_path_pattern_keeps_each_claim_in_its_own_directory(orlop: Any) -> None:
+    """A class whose pathPattern lets a claim's annotation choose its directory: refused unless
+    the class says allowUnsafePathPattern (local-path-provisioner after CVE-2025-62878); with
+    it, a second claim aimed at the first one's directory is refused, and the first keeps its data."""
+    ns = unique("pattern")
+    create_namespace(orlop, ns)
+    safe, unsafe = unique("pp-safe"), unique("pp-unsafe")
+    base = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "orlop.io/local-path"}
+    create(orlop,
+           {**base, "metadata": {"name": safe}, "parameters": {"pathPattern": "{{ .PVC.Annotations.dir }}"}},
+           {**base, "metadata": {"name": unsafe}, "parameters": {
+               "pathPattern": "{{ .PVC.Namespace }}-{{ .PVC.Annotations.dir }}", "allowUnsafePathPattern": "true"}})
+    try:
+        def aimed(name: str, cls: str) -> dict[str, Any]:
+            c = claim(name, sc=cls, ns=ns)
+            c["metadata"]["annotations"] = {"dir": "shared"}
+            return c
+
+        create(orlop, aimed("first", safe))
+        refused = wait_for(lambda: [m for t, r, m in events_of(orlop, "first", ns) if r == "ProvisioningFailed"],
+                           "ProvisioningFailed for a path outside the claim's prefix")
+        assert refused[0].startswith('failed to provision volume with StorageClass "' + safe + '": pathPattern must '
+                                     "start with {{ .PVC.Namespace }}/{{ .PVC.Name }}/: shared")
+        assert phase(orlop, "pvc", "first", ns) == "Pending"
+
+        create(orlop, aimed("owner", unsafe))
+        wait_phase(orlop, "pvc", "owner", "Bound", ns)
+        path = get_json(orlop, "pv", get_json(orlop, "pvc", "owner", "-n", ns)["spec"]["volumeName"])[
+            "spec"]["hostPath"]["path"]
+        assert path == os.path.join(orlop.data_dir, "volumes", f"{ns}-shared")
+        with open(os.path.join(path, "data"), "w") as f:
+            f.write("owner's")
+        create(orlop, aimed("intruder", unsafe))
+        taken = wait_for(lambda: [m for t, r, m in events_of(orlop, "intruder", ns) if r == "ProvisioningFailed"],
+                         "ProvisioningFailed for another volume's directory")
+        assert f'directory "{path}" is already the volume of pvc-' in taken[0]
+        assert phase(orlop, "pvc", "intruder", ns) == "Pending"
+        with open(os.path.join(path, "data")) as f:
+            assert f.read() == "owner's"
+    finally:
+        orlop.kubectl("delete", "namespace", ns, "--timeout=90s", timeout=100, check=False)
+        orlop.kubectl("delete", "storageclass", safe, unsafe, check=False)
