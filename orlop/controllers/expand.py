@@ -365,13 +365,15 @@ class ExpandController:
                                 f"ExpandVolume succeeded for volume {key[0]}/{key[1]}", COMPONENT)
 
     async def _node_pending(self, claim: dict[str, Any], pv: dict[str, Any], old_capacity: str) -> None:
-        """markForPendingNodeExpansion: the claim waits for the node; the PV keeps its old capacity."""
-        marked = mark_node_pending(claim, _now())
-        if marked != claim:
-            await self.client.update(marked, subresource="status")
+        """markForPendingNodeExpansion: the PV keeps the claim's old capacity, the claim waits for
+        the node.  (The PV first: the node's finish, a claim write, then always finds the
+        annotation to drop.)"""
         new_pv = with_pre_resize_capacity(pv, old_capacity)
         if new_pv is not None:
             await self.client.update(new_pv)
+        marked = mark_node_pending(claim, _now())
+        if marked != claim:
+            await self.client.update(marked, subresource="status")
 
     async def _failed(self, claim: dict[str, Any], e: DriverError) -> None:
         meta = claim["metadata"]

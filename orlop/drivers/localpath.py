@@ -35,10 +35,17 @@ refuse unknown options):
   ``allowUnsafePathPattern: "true"``,
   so one namespace's claim cannot name another's directory.  Beyond local-path, with or
   without that parameter, a volume never gets a directory another volume has: a
-  pattern-made directory must be new (or already this volume's -- a retry), must not lie
-  inside another volume's directory, and is recorded as its volume's in the base
-  directory's ``.orlop-volume-owners.json``; deleting a volume whose directory the record
-  gives to another volume leaves it alone.  Two claims a pattern maps to one directory
+  pattern-made directory must be new (or already this volume's -- a retry keeps the path
+  first recorded, whatever the claim's labels say now), must not lie inside or hold
+  another volume's directory, nor take the form of a default name (``pvc-<uid>_...``), and
+  is recorded as its volume's in the base directory's ``.orlop-volume-owners.json`` (a
+  file that is not such a map stops pattern provisioning rather than be ignored); a
+  failed mkdir drops the record again.  Directories are made one at a time through
+  descriptors opened with O_NOFOLLOW, so no symbolic link -- even one a pod swaps in
+  meanwhile -- is followed, and a directory on the way that others may write to (a
+  volume's, mode 0777, such as one made before records existed) is refused.  An archive
+  never takes a recorded name.  Deleting a volume whose directory the record gives to
+  another volume leaves it alone.  Two claims a pattern maps to one directory
   therefore do not share it: the second is refused ("is already the volume of ..."), where
   nfs-subdir and local-path would hand it the first one's data and delete it with either.
 - ``nodePath``: another base directory, one of those the driver was configured with
@@ -200,8 +207,9 @@ def check_claim_prefix(rendered: str, claim: dict[str, Any]) -> None:
 
 
 OWNERS_FILE = ".orlop-volume-owners.json"
-# Directories that are volumes without a record: the default name (pvc-<uid>_<ns>_<name>) and archives.
-_UNRECORDED_VOLUME = re.compile(r"^(pvc-[^_/]+_|archived-)")
+# The default directory name of a volume (pvc-<uid>_<ns>_<name>): never a pattern's first part,
+# so no pattern takes a directory a default-named volume has or will have.
+_DEFAULT_NAMED = re.compile(r"^pvc-[^/]*_")
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -424,10 +432,15 @@ class LocalPathDriver:
             if relative and not _parse_bool("allowUnsafePathPattern", params.get("allowUnsafePathPattern", "false")):
                 check_claim_prefix(rendered, req.claim)
         if pattern is not None and relative:
-            self._take(base, relative, req.volume_name)
+            relative, recorded = self._take(base, relative, req.volume_name)
+            try:
+                path = self._make_dirs(base, relative)
+            except DriverError:
+                if recorded:
+                    self._forget(posixpath.join(base, relative), req.volume_name)    # nothing was made
+                raise
         else:
-            relative = default
-        path = self._make_dirs(base, relative)
+            path = self._make_dirs(base, default)
 
         annotations = {ANN_ON_DELETE: on_delete}
         support = self.quota_support(base)
@@ -495,14 +508,21 @@ class LocalPathDriver:
     # -- which volume a pattern-made directory belongs to -----------------------------------
 
     def _owners(self, base: str) -> dict[str, str]:
+        path = os.path.join(base, OWNERS_FILE)
         try:
-            with open(os.path.join(base, OWNERS_FILE), "rb") as f:
+            with open(path, "rb") as f:
                 data = json.load(f)
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
-            raise DriverError("Unreadable", f"cannot read {os.path.join(base, OWNERS_FILE)}: {exc}") from None
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        except OSError as exc:
+            raise os_error("read", path, exc) from None
+        except ValueError as exc:
+            data = exc
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            # Fails closed: without its records no pattern-made directory may be given or removed.
+            raise DriverError("Unreadable", f"{path} is not a map of directory to volume name ({data!r:.60}); "
+                                            "repair or remove it")
+        return data
 
     def _save_owners(self, base: str, owners: dict[str, str]) -> None:
         path = os.path.join(base, OWNERS_FILE)
@@ -517,27 +537,30 @@ class LocalPathDriver:
         except OSError as exc:
             raise os_error("write", path, exc) from None
 
-    def _take(self, base: str, relative: str, volume: str) -> None:
+    def _take(self, base: str, relative: str, volume: str) -> tuple[str, bool]:
         """Record ``relative`` as ``volume``'s directory, refusing one that is (or is inside, or
-        holds) another volume's.  Recorded before the directory is made, so a retry after a
-        crash finds its own record."""
+        holds) another volume's; (the path to make, whether it was recorded just now).
+        Recorded before the directory is made, so a retry after a crash finds its own record
+        -- and keeps its first path even if the claim's labels changed since."""
         full = posixpath.join(base, relative)
         with self._owners_lock:
             owners = self._owners(base)
+            mine = next((k for k, v in owners.items() if v == volume), None)
+            if mine is not None:
+                return mine, False
             holder = owners.get(relative)
-            if holder == volume:
-                return
             if holder is not None:
                 raise DriverError("PathInUse", f'directory "{full}" is already the volume of {holder}; '
                                                "a volume never gets another volume's directory")
             parts = relative.split("/")
+            if _DEFAULT_NAMED.match(parts[0]):
+                raise DriverError("PathInUse", f'path "{relative}" has the form of a volume\'s own directory name '
+                                               "(pvc-<uid>_...), which no pathPattern may take")
             for i in range(1, len(parts)):
                 ancestor = "/".join(parts[:i])
-                inside = owners.get(ancestor) or (i == 1 and _UNRECORDED_VOLUME.match(ancestor) and
-                                                  os.path.isdir(posixpath.join(base, ancestor)) and ancestor)
-                if inside:
+                if ancestor in owners:
                     raise DriverError("PathInUse", f'directory "{full}" would lie inside the directory of volume '
-                                                   f"{inside}")
+                                                   f"{owners[ancestor]}")
             below = next((v for k, v in owners.items() if k.startswith(relative + "/")), None)
             if below is not None:
                 raise DriverError("PathInUse", f'directory "{full}" would hold the directory of volume {below}')
@@ -547,6 +570,7 @@ class LocalPathDriver:
                                                "(remove it, or use another pathPattern)")
             owners[relative] = volume
             self._save_owners(base, owners)
+            return relative, True
 
     def _may_remove(self, path: str, volume: str) -> bool:
         """Not when the record gives the directory to another volume: then it is left alone."""
@@ -566,32 +590,54 @@ class LocalPathDriver:
                 self._save_owners(base, owners)
 
     def _make_dirs(self, base: str, relative: str) -> str:
-        """mkdir -p base/relative, refusing to pass through symbolic links below base.
+        """mkdir -p base/relative, one directory at a time, each opened (O_NOFOLLOW) relative to
+        its parent's descriptor: no symbolic link is ever followed below the base, even one
+        swapped in while this runs.  A directory on the way that others may write to (mode
+        0777: another volume's directory, whose pods could plant links in it) is refused.
         The last directory gets mode 0777; an existing one is reused as it is."""
         try:
             os.makedirs(base, mode=0o755, exist_ok=True)
         except OSError as exc:
             raise os_error("mkdir", base, exc) from None
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         current = base
-        parts = relative.split("/")
-        for i, part in enumerate(parts):
-            current = posixpath.join(current, part)
-            last = i == len(parts) - 1
-            try:
-                os.mkdir(current, 0o777 if last else 0o755)
+        try:
+            parts = relative.split("/")
+            for i, part in enumerate(parts):
+                current = posixpath.join(current, part)
+                last = i == len(parts) - 1
+                try:
+                    os.mkdir(part, 0o777 if last else 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    raise os_error("mkdir", current, exc) from None
+                try:
+                    nfd = os.open(part, flags, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno not in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
+                        raise os_error("open", current, exc) from None
+                    try:
+                        link = stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
+                    except OSError:
+                        link = exc.errno != errno.ENOTDIR
+                    if link:
+                        raise DriverError("PathEscapesBase", f"{current} is a symbolic link; refusing to provision "
+                                                             "through it (it could lead outside the base directory)"
+                                          ) from None
+                    raise DriverError("NotADirectory", f"mkdir {current}: file exists and is not a directory"
+                                      ) from None
+                os.close(fd)
+                fd = nfd
+                st = os.fstat(fd)
                 if last:
-                    os.chmod(current, 0o777)
-                continue
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                raise os_error("mkdir", current, exc) from None
-            st = os.lstat(current)
-            if stat.S_ISLNK(st.st_mode):
-                raise DriverError("PathEscapesBase", f"{current} is a symbolic link; refusing to provision "
-                                                     "through it (it could lead outside the base directory)")
-            if not stat.S_ISDIR(st.st_mode):
-                raise DriverError("NotADirectory", f"mkdir {current}: file exists and is not a directory")
+                    os.fchmod(fd, 0o777)
+                elif st.st_mode & 0o022 or st.st_uid != os.geteuid():
+                    raise DriverError("PathInUse", f"{current} is writable by others (a volume's directory?); "
+                                                   "refusing to make a volume inside it")
+        finally:
+            os.close(fd)
         return current
 
     def _apply_quota(self, path: str, volume_name: str, size_bytes: int, support: QuotaSupport) -> int:
@@ -664,25 +710,27 @@ class LocalPathDriver:
 
     def _base_of(self, path: str) -> str:
         parent = os.path.realpath(posixpath.dirname(path))
-        for base in self.base_dirs:
-            if _under(parent, os.path.realpath(base)):
-                return base
-        return self.base_dir
+        matching = [b for b in self.base_dirs if _under(parent, os.path.realpath(b))]
+        return max(matching, key=lambda b: len(os.path.realpath(b))) if matching else self.base_dir
 
-    @staticmethod
-    def _archive(path: str) -> None:
+    def _archive(self, path: str) -> None:
+        """Rename to archived-<name> (-1, -2, ... when taken), never to a name a pattern-made
+        volume has recorded, so no claim is ever handed an archive."""
         if not os.path.lexists(path):
             return  # archived (or removed) already
+        base = self._base_of(path)
         parent, leaf = posixpath.split(path)
-        target = posixpath.join(parent, "archived-" + leaf)
-        n = 1
-        while os.path.lexists(target):
-            target = posixpath.join(parent, f"archived-{leaf}-{n}")
-            n += 1
-        try:
-            os.rename(path, target)
-        except OSError as exc:
-            raise os_error("rename", path, exc) from None
+        with self._owners_lock:
+            owners = self._owners(base)
+            target = posixpath.join(parent, "archived-" + leaf)
+            n = 1
+            while os.path.lexists(target) or posixpath.relpath(target, base) in owners:
+                target = posixpath.join(parent, f"archived-{leaf}-{n}")
+                n += 1
+            try:
+                os.rename(path, target)
+            except OSError as exc:
+                raise os_error("rename", path, exc) from None
 
     def _expand(self, pv: dict[str, Any], new_size_bytes: int) -> int:
         path = self._owned_path(pv, "expand")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import stat
@@ -36,6 +37,7 @@ from orlop.drivers.localpath import (
     ANN_ON_DELETE,
     ANN_QUOTA_PROJECT,
     LOCAL_PATH_PROVISIONER,
+    OWNERS_FILE,
     LocalPathDriver,
     _set_project_tree,
     detect_quota_support,
@@ -347,8 +349,9 @@ async def test_no_volume_gets_another_volumes_directory(base: str) -> None:
     refusals = {
         "shared": "is already the volume of pvc-one",
         "shared/inner": "would lie inside the directory of volume pvc-one",
-        "pvc-plain_default_data/x": "would lie inside the directory of volume pvc-plain_default_data",
-        "pvc-plain_default_data": "exists already",
+        "pvc-plain_default_data/x": "has the form of a volume's own directory name",
+        "pvc-plain_default_data": "has the form of a volume's own directory name",
+        "pvc-future_victim_db": "has the form of a volume's own directory name",      # one not made yet
     }
     for pattern, why in refusals.items():
         with pytest.raises(DriverError) as err:
@@ -366,6 +369,45 @@ async def test_no_volume_gets_another_volumes_directory(base: str) -> None:
     again = await d.provision(request(claim(uid="five"), sclass({**unsafe, "pathPattern": "shared"})))
     assert os.listdir(again.source["hostPath"]["path"]) == []              # a fresh, empty directory
     assert os.path.isdir(other.source["hostPath"]["path"]) and os.path.isdir(nested.source["hostPath"]["path"])
+
+
+async def test_pattern_volumes_survive_retries_failures_and_old_unrecorded_volumes(base: str) -> None:
+    """A retry keeps the path first recorded (the claim's labels may have changed since); a
+    failed mkdir leaves no record behind; a directory others may write to (an older volume,
+    made before records) is never walked through; an archive never takes a recorded name."""
+    d = LocalPathDriver(base)
+    unsafe = {"allowUnsafePathPattern": "true"}
+    first = await d.provision(request(claim(uid="lbl", labels={"v": "a"}), sclass({**unsafe, "pathPattern": "x/${.PVC.labels.v}"})))
+    retry = await d.provision(request(claim(uid="lbl", labels={"v": "b"}), sclass({**unsafe, "pathPattern": "x/${.PVC.labels.v}"})))
+    assert retry.source == first.source and not os.path.exists(os.path.join(base, "x", "b"))
+    with pytest.raises(DriverError):
+        await d.provision(request(claim(uid="long", annotations={"d": "n" * 300}),
+                                  sclass({**unsafe, "pathPattern": "${.PVC.annotations.d}"})))
+    assert "pvc-long" not in json.loads(open(os.path.join(base, OWNERS_FILE)).read()).values()
+    os.makedirs(os.path.join(base, "old"), mode=0o777)
+    os.chmod(os.path.join(base, "old"), 0o777)                          # a volume made before records
+    with pytest.raises(DriverError) as err:
+        await d.provision(request(claim(uid="in"), sclass({**unsafe, "pathPattern": "old/mine"})))
+    assert err.value.reason == "PathInUse" and "writable by others" in str(err.value)
+    taken = await d.provision(request(claim(uid="arc"), sclass({**unsafe, "pathPattern": "archived-keep"})))
+    os.rmdir(taken.source["hostPath"]["path"])                          # (as if a crash came before mkdir)
+    kept = await d.provision(request(claim(uid="keep"), sclass({**unsafe, "pathPattern": "keep",
+                                                                 "archiveOnDelete": "true"})))
+    await d.delete(pv_for(kept, "pvc-keep"))
+    assert os.path.isdir(os.path.join(base, "archived-keep-1"))         # not the recorded archived-keep
+    again = await d.provision(request(claim(uid="arc"), sclass({**unsafe, "pathPattern": "archived-keep"})))
+    assert os.listdir(again.source["hostPath"]["path"]) == []
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"x"', '{"a": 1}', "{not json"])
+async def test_an_owners_file_that_is_not_a_map_stops_pattern_volumes(base: str, content: str) -> None:
+    d = LocalPathDriver(base)
+    os.makedirs(base)
+    with open(os.path.join(base, OWNERS_FILE), "w") as f:
+        f.write(content)
+    with pytest.raises(DriverError) as err:
+        await d.provision(request(sc=sclass({"pathPattern": "{{ .PVC.Namespace }}/{{ .PVC.Name }}"})))
+    assert err.value.reason == "Unreadable" and "repair or remove it" in str(err.value)
 
 
 async def test_recycle_and_expand_refuse_a_volume_path_that_became_a_symbolic_link(base: str, tmp_path: Any) -> None:
