@@ -600,7 +600,10 @@ class LocalPathDriver:
         except OSError as exc:
             raise os_error("mkdir", base, exc) from None
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise os_error("open", base, exc) from None
         current = base
         try:
             parts = relative.split("/")
