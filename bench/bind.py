@@ -45,7 +45,7 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import cpu_calibration_ms, pct, report, session, start_server  # noqa: E402
+from common import cpu_calibration_ms, pct, report, serving, session  # noqa: E402
 
 
 async def watch_bound(http: aiohttp.ClientSession, ns: str, rv: str, want: int, bound_at: dict[str, float],
@@ -307,14 +307,10 @@ def main() -> None:
         res = asyncio.run(in_process(args.in_process, tmp))
         report(res)
         return
-    proc, kc = start_server(tmp)
     global SERVER_PID
-    SERVER_PID = proc.pid
-    try:
+    with serving(tmp) as (proc, kc):
+        SERVER_PID = proc.pid
         res = asyncio.run(main_async(args, kc))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     report(res)
 
 

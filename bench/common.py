@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -10,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -43,6 +45,18 @@ def start_server(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop
         time.sleep(0.1)
     time.sleep(0.5)
     return proc, kc
+
+
+@contextlib.contextmanager
+def serving(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up")
+            ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``start_server``, stopped (by its PID) when the block ends, however it ends."""
+    proc, kc = start_server(tmp, *extra, command=command)
+    try:
+        yield proc, kc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def session(kubeconfig: str, connections: int) -> aiohttp.ClientSession:

@@ -32,7 +32,7 @@ from aiohttp import web
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bind import create_all, static_items  # noqa: E402
-from common import cpu_calibration_ms, report, session, start_server  # noqa: E402
+from common import cpu_calibration_ms, report, serving, session  # noqa: E402
 
 
 async def serve(data_dir: str, port: int) -> None:
@@ -88,16 +88,12 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(args.data_dir, args.port))
         return
-    proc, kc = start_server(tempfile.mkdtemp(prefix="orlop-bench-floor-"), command=(__file__, "--serve"))
-    try:
+    with serving(tempfile.mkdtemp(prefix="orlop-bench-floor-"), command=(__file__, "--serve")) as (proc, kc):
         if proc.poll() is not None or not os.path.exists(kc):
             raise SystemExit("the bare server did not start")
         res: dict[str, Any] = {"pairs": args.n, "concurrency": args.concurrency, "cpus": os.cpu_count(),
                                "cpu_calibration_ms": cpu_calibration_ms()}
         res.update(asyncio.run(drive(kc, proc.pid, args.n, args.concurrency)))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     report(res)
 
 

@@ -45,6 +45,7 @@ import stat
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from ..controllers.expand import RESIZE_CONDITIONS
 from ..drivers.ceph import CephError
 from ..errors import StatusError
 from ..jsonobj import clone
@@ -60,8 +61,6 @@ ATTACHED_NODE = "orlop.io/attached-node"
 Lookup = Callable[[str | None, str], dict[str, Any] | None]      # (namespace, name) -> object
 Emit = Callable[[dict[str, Any], str, str, str], None]           # (object, type, reason, message)
 RESIZE_PENDING = "FileSystemResizePending"
-# Kubernetes 1.32's knownResizeConditions: all go when the node finishes a resize.
-RESIZE_CONDITIONS = ("Resizing", RESIZE_PENDING, "ControllerResizeError", "NodeResizeError")
 
 
 class VolumeClient(Protocol):
