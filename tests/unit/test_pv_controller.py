@@ -759,3 +759,43 @@ async def test_held_volumes_wait_while_claims_of_their_class_are_tried_up_to_fre
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_a_bound_pair_is_not_decided_again_until_one_of_them_changes(cluster, monkeypatch):
+    """Resyncs of a settled pair find the same inputs as the last sync that had nothing to do
+    and skip the decision; a change to either object (here an admin taking the volume's
+    claimRef away) is decided again, and the claim binds its volume back as Kubernetes does."""
+    from orlop.controllers.pv import controller as pv_controller
+    decided: list[tuple[str, str]] = []
+    real_claim, real_volume = pv_controller.decide.sync_claim, pv_controller.decide.sync_volume
+
+    def sync_claim(claim: dict[str, Any], *a: Any, **kw: Any) -> Any:
+        decided.append(("claim", claim["metadata"]["name"]))
+        return real_claim(claim, *a, **kw)
+
+    def sync_volume(volume: dict[str, Any], *a: Any, **kw: Any) -> Any:
+        decided.append(("volume", volume["metadata"]["name"]))
+        return real_volume(volume, *a, **kw)
+
+    monkeypatch.setattr(pv_controller.decide, "sync_claim", sync_claim)
+    monkeypatch.setattr(pv_controller.decide, "sync_volume", sync_volume)
+    monkeypatch.setattr(pv_controller, "RESYNC", 0.1)
+    await cluster.client.create(pv("quiet-pv", "1Gi"))
+    await cluster.client.create(pvc("quiet", "1Gi"))
+    await until(lambda: _bound(cluster, "quiet"), what="Bound")
+    await until(lambda: _phase_is(cluster, "quiet-pv", "Bound"), what="PV Bound")
+    await asyncio.sleep(0.5)
+    assert ("claim", "quiet") in decided and ("volume", "quiet-pv") in decided
+    decided.clear()
+    await asyncio.sleep(0.6)                    # several resyncs of both
+    assert [d for d in decided if d[1] in ("quiet", "quiet-pv")] == []
+    vol = await cluster.get("PersistentVolume", "quiet-pv")
+    uid = vol["spec"]["claimRef"]["uid"]
+    del vol["spec"]["claimRef"]
+    await cluster.client.update(vol)
+
+    async def rebound() -> bool:
+        got = await cluster.get("PersistentVolume", "quiet-pv")
+        return (got["spec"].get("claimRef") or {}).get("uid") == uid and got["status"]["phase"] == "Bound"
+    await until(rebound, what="the claim binding its volume again")
+    assert ("claim", "quiet") in decided

@@ -154,6 +154,11 @@ class PVController:
         self._grace_timer: asyncio.TimerHandle | None = None
         # New volumes held (see _hold) per class: looked at again when that class's claims change.
         self.held: dict[str, set[str]] = {}
+        # The inputs (resourceVersions) of each bound claim's and bound volume's last sync that
+        # found nothing to do: a sync of the very same inputs decides the same, so it is skipped
+        # (the resync every 15 s, and the events of the binder's own writes, meet mostly these).
+        self.quiet_claims: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self.quiet_volumes: dict[str, tuple[str, str]] = {}
         self.ops = Operations(self._after_op, OP_BACKOFF_MAX)
         self._slots = asyncio.Semaphore(MAX_INFLIGHT)
         self.claims.on_change(self._on_claim)
@@ -205,6 +210,7 @@ class PVController:
                 del self.unbound[cls]
             self._recheck_held(cls)
         if typ == "DELETED":
+            self.quiet_claims.pop(k, None)
             self.waiting.get(decide.claim_class(obj), {}).pop(k, None)
             # Its volume may now be released.
             vol = (obj.get("spec") or {}).get("volumeName")
@@ -222,6 +228,8 @@ class PVController:
         self._index_volume(obj, gone=typ == "DELETED")
         if typ != "DELETED":
             self.volume_queue.add(name)
+        else:
+            self.quiet_volumes.pop(name, None)
         ref = (obj.get("spec") or {}).get("claimRef")
         if isinstance(ref, dict) and ref.get("name"):
             self.claim_queue.add((ref.get("namespace") or "", ref["name"]))
@@ -375,10 +383,17 @@ class PVController:
         if claim["metadata"].get("deletionTimestamp") and not (claim.get("spec") or {}).get("volumeName"):
             # OBSERVATION: pvc is "Pending" and being deleted: nothing to bind or provision.
             return
+        stamp = self._bound_claim_stamp(claim)
+        if stamp is not None and self.quiet_claims.get(key) == stamp:
+            return
         classes = self._class_map()
         now = now_rfc3339()
         pods = [p for (ns, _), p in self.pods.cache.items() if ns == key[0]]
         d = decide.sync_claim(claim, self.index, classes, now, pods=pods, drivers=SERVED)
+        if stamp is not None and d.idle():
+            self.quiet_claims[key] = stamp
+        else:
+            self.quiet_claims.pop(key, None)
         cls = decide.claim_class(claim)
         binding = any(w.kind == "PersistentVolume" for w in d.writes) or d.provision
         unbound = not (claim.get("spec") or {}).get("volumeName")
@@ -401,6 +416,15 @@ class PVController:
         if d.writes or d.events or d.enqueue or d.requeue:
             await self._execute(d, queue, key, tag)
 
+    def _bound_claim_stamp(self, claim: dict[str, Any]) -> tuple[str, str | None] | None:
+        """What a bound claim's syncClaim decides from: the claim's and its volume's (as the index
+        has it) resourceVersions; None for an unbound claim, whose decision depends on much more."""
+        if decide.ANN_BIND_COMPLETED not in (claim["metadata"].get("annotations") or {}):
+            return None
+        name = (claim.get("spec") or {}).get("volumeName")
+        volume = self.index.get(name) if name else None
+        return claim["metadata"]["resourceVersion"], volume["metadata"]["resourceVersion"] if volume else None
+
     # ---------------------------------------------------------------- volumes
     async def _sync_volume(self, name: str, queue: WorkQueue, tag: Any) -> None:
         pv = self.volumes.cache.get(("", name))
@@ -421,8 +445,15 @@ class PVController:
             # The claim's own decision is writing this volume right now: look again after it.
             self.volume_queue.add_after(name, 0.2)
             return
+        stamp = None
         if isinstance(ref, dict) and ref.get("name"):
             claim = self.claims.cache.get((ref.get("namespace") or "", ref["name"]))
+            if claim is not None and claim["metadata"].get("uid") == ref.get("uid") and \
+                    (claim.get("spec") or {}).get("volumeName") == name:
+                # Bound both ways: syncVolume decides from the two objects alone.
+                stamp = (pv["metadata"]["resourceVersion"], claim["metadata"]["resourceVersion"])
+                if self.quiet_volumes.get(name) == stamp:
+                    return
             if (claim is None or claim["metadata"].get("uid") != ref.get("uid")) and \
                     (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
                 # Never release a volume on a cache miss: ask the API.
@@ -430,6 +461,10 @@ class PVController:
         if _unsynced(pv) and self._hold(pv):
             return
         d = decide.sync_volume(pv, claim, self._class_map(), now_rfc3339())
+        if stamp is not None and d.idle():
+            self.quiet_volumes[name] = stamp
+        else:
+            self.quiet_volumes.pop(name, None)
         if d.writes and _unsynced(pv):
             self.index.remove(name)     # its own write in flight: no claim takes it meanwhile
         if d.reclaim == "Delete":

@@ -225,6 +225,10 @@ class Decision:
     # Kubernetes' error text when this sync is a failure (the controller logs it and retries).
     error: str | None = None
 
+    def idle(self) -> bool:
+        """Nothing to do: no write, event, backend operation, retry or other object to sync."""
+        return not (self.writes or self.events or self.provision or self.reclaim or self.requeue or self.enqueue)
+
     def write(self, kind: str, obj: dict[str, Any], subresource: str = "") -> dict[str, Any]:
         self.writes.append(Write(kind, obj, subresource))
         return obj
