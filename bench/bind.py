@@ -25,6 +25,10 @@ machine's speed at the time; the host is shared, so compare runs at similar valu
 ``--released N`` (kubernetes/kubernetes#118545): N Released PVs in the class, then 50 fresh
 PV + claim pairs one at a time: ``released_claim_bound_p50_ms`` / ``_p99_ms``.
 
+``--idle S``: after the static pairs are Bound, S seconds of the server doing nothing asked of
+it (its resyncs go on: every 15 s each claim and volume is looked at again, as Kubernetes'
+PV controller does): ``idle_server_cpu_pct``, its CPU use over them (100 = one core).
+
 ``--in-process N`` measures the binder alone: N pairs are created through the in-process
 client while the controllers are stopped (with ``orlop up``'s garbage-collector tuning),
 then the controllers start and the time until every claim is Bound is reported
@@ -277,12 +281,22 @@ async def in_process(n: int, tmp: str) -> dict[str, Any]:
             "inproc_binds_per_s": round(n / (t_bound - t_start), 1)}
 
 
+async def idle(seconds: float) -> dict[str, Any]:
+    """The server's CPU use while nothing is asked of it, over ``seconds``."""
+    cpu0 = server_cpu()
+    await asyncio.sleep(seconds)
+    cpu1 = server_cpu()
+    return {"idle_s": seconds, "idle_server_cpu_pct": round(100 * (cpu1[0] - cpu0[0]) / seconds, 1)}
+
+
 async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
     out: dict[str, Any] = {"pairs": args.n, "dynamic_claims": args.m, "concurrency": args.concurrency,
                            "cpus": os.cpu_count(), "cpu_calibration_ms": cpu_calibration_ms()}
     async with session(kubeconfig, args.concurrency) as http:
         if args.n:
             out.update(await run_static(http, args.n, args.concurrency))
+            if args.idle:
+                out.update(await idle(args.idle))
         if args.m:
             out.update(await run_dynamic(http, args.m, args.concurrency))
         if args.released:
@@ -297,6 +311,8 @@ def main() -> None:
     ap.add_argument("-c", "--concurrency", type=int, default=64)
     ap.add_argument("--released", type=int, default=0, metavar="N",
                     help="also: N Released PVs in the class, then fresh pairs timed claim -> Bound one at a time")
+    ap.add_argument("--idle", type=float, default=0, metavar="S",
+                    help="also: the server's CPU use over S seconds once the static pairs are Bound")
     ap.add_argument("--in-process", type=int, default=0, metavar="N",
                     help="instead: N pairs created in process while the controllers are stopped, then the "
                          "controllers started and timed until all are Bound (the binder alone)")
