@@ -35,12 +35,22 @@ class Plugin(Protocol):
                     view: View) -> None: ...
 
 
+def concerns(plugin: Plugin, op: str, res: Resource) -> bool:
+    """Whether ``plugin`` may act on ``op`` of ``res``: by its ``ops`` and ``kinds`` ((group, kind)
+    pairs) when it declares them; a plugin that declares neither is asked about everything."""
+    ops: Any = getattr(plugin, "ops", None)
+    kinds: Any = getattr(plugin, "kinds", None)
+    return (ops is None or op in ops) and (kinds is None or (res.group, res.kind) in kinds)
+
+
 # Namespaces that can never be deleted (Kubernetes' NamespaceLifecycle immortal set).
 IMMORTAL_NAMESPACES = {"default", "kube-system", "kube-public"}
 
 
 class NamespaceLifecycle:
     """No new objects in a namespace that does not exist or is terminating; immortal namespaces."""
+
+    ops = frozenset({"CREATE", "DELETE"})
 
     async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
                     view: View) -> None:
@@ -68,6 +78,9 @@ PV_PROTECTION = "kubernetes.io/pv-protection"
 
 class StorageObjectInUseProtection:
     """PVCs and PVs carry protection finalizers from creation (removed by the protection controller)."""
+
+    ops = frozenset({"CREATE"})
+    kinds = frozenset({("", "PersistentVolumeClaim"), ("", "PersistentVolume")})
 
     async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
                     view: View) -> None:
@@ -100,6 +113,9 @@ def default_class(classes: list[dict[str, Any]]) -> dict[str, Any] | None:
 class DefaultStorageClass:
     """A claim created with no class (field absent and no beta annotation) gets the default class."""
 
+    ops = frozenset({"CREATE"})
+    kinds = frozenset({("", "PersistentVolumeClaim")})
+
     async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
                     view: View) -> None:
         if op != "CREATE" or res.group or res.kind != "PersistentVolumeClaim":
@@ -116,6 +132,9 @@ class DefaultStorageClass:
 
 class PersistentVolumeClaimResize:
     """Growing a claim needs a class that allows it (Kubernetes' PersistentVolumeClaimResize)."""
+
+    ops = frozenset({"UPDATE"})
+    kinds = frozenset({("", "PersistentVolumeClaim")})
 
     async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
                     view: View) -> None:
@@ -160,6 +179,9 @@ class ServiceAllocation:
     The first choice is derived from the Service's uid, then the next free one is probed; the
     allocations in use are read from the Services that exist.
     """
+
+    ops = frozenset({"CREATE"})
+    kinds = frozenset({("", "Service")})
 
     async def admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
                     view: View) -> None:

@@ -196,6 +196,7 @@ class Registry:
     def __init__(self, store: Store, plugins: list[admission.Plugin] | None = None):
         self.store = store
         self.plugins = admission.default_chain() if plugins is None else plugins
+        self._admitters: dict[tuple[str, str, str], list[admission.Plugin]] = {}
         self._view = _View(self)
         self._view_objects: dict[tuple[str, int], dict[str, Any]] = {}
 
@@ -456,7 +457,12 @@ class Registry:
             opts.warnings.extend(warnings.for_object(res.kind, obj))
 
     async def _admit(self, op: str, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        for p in self.plugins:
+        key = (op, res.group, res.kind)
+        plugins = self._admitters.get(key)
+        if plugins is None:
+            # (Most writes concern no plugin at all: the binder's, every status write.)
+            plugins = self._admitters[key] = [p for p in self.plugins if admission.concerns(p, op, res)]
+        for p in plugins:
             await p.admit(op, res, obj, old, self._view)
 
     async def create(self, res: Resource, namespace: str | None, body: Any, opts: WriteOptions,

@@ -120,3 +120,56 @@ async def test_namespace_lifecycle(reg):
     with pytest.raises(StatusError) as e:
         await create(reg, PVC, pvc("c"), "going")
     assert e.value.code == 403 and "being terminated" in e.value.message
+
+
+class _Untouchable:
+    """An admission View that fails the test if a plugin reads anything."""
+
+    async def get(self, *a, **kw):
+        raise AssertionError(f"read {a}")
+
+    async def list(self, *a, **kw):
+        raise AssertionError(f"listed {a}")
+
+
+@pytest.mark.parametrize("op", ["CREATE", "UPDATE", "DELETE"])
+@pytest.mark.parametrize("res", [PVC, PV, SC, SVC, NS, by_kind("", "Pod"), by_kind("", "Event")],
+                         ids=lambda r: r.kind)
+async def test_a_plugin_not_concerned_by_a_write_would_do_nothing_with_it(op, res):
+    """The registry asks only the plugins whose declared ops and kinds cover a write; those it
+    skips must be the ones that would have done nothing (no change, no read, no refusal)."""
+    import copy
+
+    from orlop import admission
+    obj = {"apiVersion": res.group_version, "kind": res.kind,
+           "metadata": {"name": "default", "namespace": "default" if res.namespaced else None},
+           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}},
+                    "type": "NodePort", "ports": [{"port": 80}]}}
+    old = copy.deepcopy(obj)
+    old["spec"]["resources"]["requests"]["storage"] = "1Gi"
+    for plugin in admission.default_chain():
+        if admission.concerns(plugin, op, res):
+            continue
+        before = copy.deepcopy(obj)
+        await plugin.admit(op, res, obj, old if op != "CREATE" else None, _Untouchable())
+        assert obj == before, type(plugin).__name__
+
+
+async def test_a_plugin_that_declares_nothing_is_asked_about_every_write(tmp_path):
+    seen: list[tuple[str, str]] = []
+
+    class Recorder:
+        async def admit(self, op, res, obj, old, view):
+            seen.append((op, res.kind))
+
+    store = SQLiteStore(str(tmp_path / "db.sqlite"))
+    try:
+        r = Registry(store, plugins=[Recorder()])
+        created = await r.create(PV, None, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "a"},
+                                            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                                     "hostPath": {"path": "/tmp/a"}}}, WriteOptions())
+        created["metadata"]["labels"] = {"x": "y"}
+        await r.update(PV, None, "a", created, WriteOptions())
+        assert seen == [("CREATE", "PersistentVolume"), ("UPDATE", "PersistentVolume")]
+    finally:
+        await store.close()
