@@ -29,6 +29,10 @@ PV + claim pairs one at a time: ``released_claim_bound_p50_ms`` / ``_p99_ms``.
 it (its resyncs go on: every 15 s each claim and volume is looked at again, as Kubernetes'
 PV controller does): ``idle_server_cpu_pct``, its CPU use over them (100 = one core).
 
+``--server-python PATH`` runs the server under another Python (with orlop and its
+dependencies importable there), the load generator staying on this one: how much the
+interpreter's build matters (``server_python`` in the output).
+
 ``--in-process N`` measures the binder alone: N pairs are created through the in-process
 client while the controllers are stopped (with ``orlop up``'s garbage-collector tuning),
 then the controllers start and the time until every claim is Bound is reported
@@ -313,6 +317,8 @@ def main() -> None:
                     help="also: N Released PVs in the class, then fresh pairs timed claim -> Bound one at a time")
     ap.add_argument("--idle", type=float, default=0, metavar="S",
                     help="also: the server's CPU use over S seconds once the static pairs are Bound")
+    ap.add_argument("--server-python", default="", metavar="PATH",
+                    help="run the server under this Python instead of the one running the bench")
     ap.add_argument("--in-process", type=int, default=0, metavar="N",
                     help="instead: N pairs created in process while the controllers are stopped, then the "
                          "controllers started and timed until all are Bound (the binder alone)")
@@ -324,9 +330,10 @@ def main() -> None:
         report(res)
         return
     global SERVER_PID
-    with serving(tmp) as (proc, kc):
+    with serving(tmp, python=args.server_python) as (proc, kc):
         SERVER_PID = proc.pid
         res = asyncio.run(main_async(args, kc))
+    res["server_python"] = args.server_python or sys.executable
     report(res)
 
 

@@ -27,17 +27,17 @@ def pct(values: list[float], p: float) -> float:
     return round(values[k] * 1000, 2)
 
 
-def start_server(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up")
-                 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``orlop up`` in tmp (or ``command``, run by this Python with the same ``--data-dir`` and
-    ``--port``, writing a kubeconfig there); returns the process (stop it by its PID) and the
-    kubeconfig path."""
+def start_server(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up"),
+                 python: str = "") -> tuple[subprocess.Popen[bytes], str]:
+    """``orlop up`` in tmp (or ``command``, run by this Python -- or by ``python`` -- with the same
+    ``--data-dir`` and ``--port``, writing a kubeconfig there); returns the process (stop it by
+    its PID) and the kubeconfig path."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = os.path.join(tmp, "data")
     log = open(os.path.join(tmp, "orlop.log"), "wb")  # noqa: SIM115 - the child's log
-    proc = subprocess.Popen([sys.executable, *command, "--data-dir", data, "--port", str(port),
+    proc = subprocess.Popen([python or sys.executable, *command, "--data-dir", data, "--port", str(port),
                              *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     kc = os.path.join(data, "kubeconfig")
     deadline = time.time() + 30
@@ -48,10 +48,10 @@ def start_server(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop
 
 
 @contextlib.contextmanager
-def serving(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up")
+def serving(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up"), python: str = ""
             ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``start_server``, stopped (by its PID) when the block ends, however it ends."""
-    proc, kc = start_server(tmp, *extra, command=command)
+    proc, kc = start_server(tmp, *extra, command=command, python=python)
     try:
         yield proc, kc
     finally:
