@@ -48,15 +48,15 @@ def start_server(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop
 
 
 @contextlib.contextmanager
-def serving(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up"), python: str = ""
-            ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def serving(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up"), python: str = "",
+            stop_timeout: float = 30) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``start_server``, stopped (by its PID) when the block ends, however it ends."""
     proc, kc = start_server(tmp, *extra, command=command, python=python)
     try:
         yield proc, kc
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=stop_timeout)
 
 
 def session(kubeconfig: str, connections: int) -> aiohttp.ClientSession:
