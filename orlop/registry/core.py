@@ -460,7 +460,7 @@ class Registry:
         key = (op, res.group, res.kind)
         plugins = self._admitters.get(key)
         if plugins is None:
-            # (Most writes concern no plugin at all: the binder's, every status write.)
+            # (Most writes concern one plugin or none: a PersistentVolume's update, none.)
             plugins = self._admitters[key] = [p for p in self.plugins if admission.concerns(p, op, res)]
         for p in plugins:
             await p.admit(op, res, obj, old, self._view)

@@ -156,7 +156,7 @@ class PVController:
         self.held: dict[str, set[str]] = {}
         # The inputs (resourceVersions) of each bound claim's and bound volume's last sync that
         # found nothing to do: a sync of the very same inputs decides the same, so it is skipped
-        # (the resync every 15 s, and the events of the binder's own writes, meet mostly these).
+        # (what the resync every 15 s mostly meets).
         self.quiet_claims: dict[tuple[str, str], tuple[str, str | None]] = {}
         self.quiet_volumes: dict[str, tuple[str, str]] = {}
         self.ops = Operations(self._after_op, OP_BACKOFF_MAX)
