@@ -341,6 +341,8 @@ async def test_expansion_grows_pv_and_claim(cluster):
     assert "allocatedResourceStatuses" not in done["status"]
     assert done["status"]["allocatedResources"] == {"storage": "2Gi"}
     assert done["metadata"]["annotations"]["volume.kubernetes.io/storage-resizer"] == "orlop.io/local-path"
+    # (The event is recorded after the status write that finishes the resize, as Kubernetes does.)
+    await until(lambda: _events(cluster, "grow"), what="the resize event")
     assert await _events(cluster, "grow") == [("Normal", "VolumeResizeSuccessful",
                                               "ExpandVolume succeeded for volume default/grow")]
 
