@@ -23,6 +23,7 @@ from typing import Any
 
 from ..admission import PV_PROTECTION, PVC_PROTECTION
 from ..client import LocalClient
+from ..scheduler.decide import pod_claims
 from .base import Informers, WorkQueue
 
 
@@ -37,14 +38,17 @@ def _shut_down(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+def ephemeral_claims_of(pod: dict[str, Any]) -> set[str]:
+    """The claims of the Pod's generic ephemeral volumes (each named <pod>-<volume>)."""
+    return {name for name, ephemeral in pod_claims(pod) if ephemeral}
+
+
 def _ephemeral_claim_of(pod: dict[str, Any], claim: dict[str, Any]) -> bool:
     """A generic ephemeral volume's claim: named <pod>-<volume> and controlled by the pod."""
-    meta, pod_meta = claim.get("metadata") or {}, pod.get("metadata") or {}
-    owned = any(isinstance(r, dict) and r.get("controller") and r.get("uid") == pod_meta.get("uid")
+    meta = claim.get("metadata") or {}
+    owned = any(isinstance(r, dict) and r.get("controller") and r.get("uid") == (pod.get("metadata") or {}).get("uid")
                 for r in meta.get("ownerReferences") or [])
-    return owned and any(isinstance(v, dict) and isinstance(v.get("ephemeral"), dict)
-                         and f"{pod_meta.get('name')}-{v.get('name')}" == meta.get("name")
-                         for v in (pod.get("spec") or {}).get("volumes") or [])
+    return owned and meta.get("name") in ephemeral_claims_of(pod)
 
 
 def pod_holds_claim(pod: dict[str, Any], claim: dict[str, Any]) -> bool:
@@ -85,11 +89,8 @@ class ProtectionController:
     def _on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         # A pod that goes away releases its claims; one that shuts down, its ephemeral claims.
         if typ == "DELETED" or _shut_down(obj):
-            meta = obj["metadata"]
-            names = claims_of(obj) | {f"{meta['name']}-{v.get('name')}" for v in (obj.get("spec") or {}).get("volumes")
-                                      or [] if isinstance(v, dict) and isinstance(v.get("ephemeral"), dict)}
-            for claim in names:
-                self.queue.add(("pvc", meta["namespace"], claim))
+            for claim in claims_of(obj) | ephemeral_claims_of(obj):
+                self.queue.add(("pvc", obj["metadata"]["namespace"], claim))
 
     async def run(self) -> None:
         await self.queue.process(self.sync, "protection-controller")

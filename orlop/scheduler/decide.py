@@ -195,7 +195,7 @@ def needs_scheduling(pod: dict[str, Any]) -> bool:
             and not spec.get("schedulingGates"))
 
 
-def _pod_claims(pod: dict[str, Any]) -> list[tuple[str, bool]]:
+def pod_claims(pod: dict[str, Any]) -> list[tuple[str, bool]]:
     """(claim name, from an ephemeral volume) for each claim volume, in ``spec.volumes`` order."""
     out = []
     for vol in _d(pod, "spec").get("volumes") or []:
@@ -212,7 +212,7 @@ def _pod_claims(pod: dict[str, Any]) -> list[tuple[str, bool]]:
 def claim_keys(pod: dict[str, Any]) -> set[ClaimKey]:
     """Every claim the pod uses (``persistentVolumeClaim`` and generic ephemeral volumes)."""
     ns = _meta(pod).get("namespace") or ""
-    return {(ns, name) for name, _ in _pod_claims(pod)}
+    return {(ns, name) for name, _ in pod_claims(pod)}
 
 
 def is_fully_bound(claim: dict[str, Any]) -> bool:
@@ -422,7 +422,7 @@ def _prefilter(pod: dict[str, Any], snap: Snapshot) -> tuple[str | None, _Volume
     """PreFilter of VolumeRestrictions and VolumeBinding: (failure message, volumes,
     number of the pod's ReadWriteOncePod claims in use by other pods)."""
     ns = _meta(pod).get("namespace") or ""
-    claims = _pod_claims(pod)
+    claims = pod_claims(pod)
     # VolumeRestrictions: every persistentVolumeClaim volume's claim must exist.
     rwop_in_use = 0
     for name, ephemeral in claims:
