@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
-import errno
 import fcntl
 import json
 import logging
@@ -45,7 +44,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import crilog, mounts
+from . import child, crilog, mounts
 from .runtime import (
     EXITED,
     RUNNING,
@@ -117,7 +116,7 @@ class _Instance:
 class _PipeExec:
     """An exec'd command with pipes for its streams."""
 
-    def __init__(self, proc: asyncio.subprocess.Process):
+    def __init__(self, proc: child.Child):
         self.proc = proc
         self.stdin = proc.stdin
         self.stdout = proc.stdout
@@ -136,44 +135,27 @@ class _PipeExec:
         return _exit_code(await self.proc.wait())
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-
-
-class _PtyReaderProtocol(asyncio.StreamReaderProtocol):
-    """Reading a pty master fails with EIO once the other side is closed: that is its end of file."""
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            exc = None
-        super().connection_lost(exc)
+        self.proc.kill()
 
 
 class _TtyExec:
     """An exec'd command on a pseudo-terminal: one output stream, resizable."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, master: int, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter):
+    def __init__(self, proc: child.Child, master: int, reader: asyncio.StreamReader, writer: child.InputWriter):
         self.proc, self.master = proc, master
-        self.stdin: asyncio.StreamWriter | None = writer
+        self.stdin: child.InputWriter | None = writer
         self.stdout: asyncio.StreamReader | None = reader
         self.stderr: asyncio.StreamReader | None = None
 
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str]) -> _TtyExec:
-        loop = asyncio.get_running_loop()
         master, slave = os.openpty()
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, env=env)
+            proc = await child.Child.start(*argv, stdin=slave, stdout=slave, stderr=slave, env=env)
         finally:
             os.close(slave)
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: _PtyReaderProtocol(reader),
-                                     os.fdopen(os.dup(master), "rb", 0))
-        wtransport, wproto = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
-                                                           os.fdopen(os.dup(master), "wb", 0))
-        writer = asyncio.StreamWriter(wtransport, wproto, None, loop)
-        return cls(proc, master, reader, writer)
+        reader = child.output_reader(os.dup(master), eio_is_eof=True)
+        return cls(proc, master, reader, child.InputWriter(os.dup(master)))
 
     def resize(self, width: int, height: int) -> None:
         with contextlib.suppress(OSError):
@@ -193,8 +175,7 @@ class _TtyExec:
         return code
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
+        self.proc.kill()
 
 
 class ProcessRuntime:
@@ -273,10 +254,9 @@ class ProcessRuntime:
         }
         spec_path = os.path.join(inst_dir, "spec.json")
         _write_json(spec_path, spec)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-S", SHIM, spec_path, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, start_new_session=True, cwd="/")
-        out, _ = await proc.communicate()
+        proc = await child.Child.start(sys.executable, "-I", "-S", SHIM, spec_path, stdin=child.DEVNULL,
+                                       stdout=child.PIPE, stderr=child.DEVNULL, start_new_session=True, cwd="/")
+        out = await proc.communicate()
         inst = self._instance(sandbox.uid, spec, answer=out.decode(errors="replace").strip())
         instances = self._containers.setdefault(sandbox.uid, {}).setdefault(config.name, [])
         instances.append(inst)
@@ -433,10 +413,9 @@ class ProcessRuntime:
         cmd = [self._nsenter, "-t", str(inst.status.pid), "-m", "-u", "-p", "-r", "-w", "--", *argv]
         if tty:
             return await _TtyExec.start([self._setsid, "-c", *cmd], env)
-        pipe, null = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
-        proc = await asyncio.create_subprocess_exec(*cmd, stdin=pipe if stdin else null,
-                                                    stdout=pipe if stdout else null,
-                                                    stderr=pipe if stderr else null, env=env)
+        pipe, null = child.PIPE, child.DEVNULL
+        proc = await child.Child.start(*cmd, stdin=pipe if stdin else null, stdout=pipe if stdout else null,
+                                       stderr=pipe if stderr else null, env=env)
         return _PipeExec(proc)
 
     def logs(self, pod_uid: str, container: str, opts: LogOptions) -> AsyncIterator[bytes]:

@@ -106,10 +106,24 @@ class LogOptions:
     limit_bytes: int | None = None
 
 
+class ExecInput(Protocol):
+    """A command's input (``child.InputWriter``): the part of asyncio's StreamWriter exec uses."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    async def wait_closed(self) -> None: ...
+
+
 class ExecSession(Protocol):
     """A command running in a container; streams are None when not requested."""
 
-    stdin: asyncio.StreamWriter | None
+    stdin: ExecInput | None
     stdout: asyncio.StreamReader | None
     stderr: asyncio.StreamReader | None
 
