@@ -319,6 +319,8 @@ def main() -> None:
                     help="also: the server's CPU use over S seconds once the static pairs are Bound")
     ap.add_argument("--server-python", default="", metavar="PATH",
                     help="run the server under this Python instead of the one running the bench")
+    ap.add_argument("--event-loop", default="uvloop", choices=("uvloop", "asyncio"),
+                    help="the server's event loop (orlop up --event-loop)")
     ap.add_argument("--in-process", type=int, default=0, metavar="N",
                     help="instead: N pairs created in process while the controllers are stopped, then the "
                          "controllers started and timed until all are Bound (the binder alone)")
@@ -330,10 +332,11 @@ def main() -> None:
         report(res)
         return
     global SERVER_PID
-    with serving(tmp, python=args.server_python) as (proc, kc):
+    with serving(tmp, "--event-loop", args.event_loop, python=args.server_python) as (proc, kc):
         SERVER_PID = proc.pid
         res = asyncio.run(main_async(args, kc))
     res["server_python"] = args.server_python or sys.executable
+    res["event_loop"] = args.event_loop
     report(res)
 
 

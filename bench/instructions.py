@@ -86,16 +86,18 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=2000, help="static PV/PVC pairs")
     ap.add_argument("-c", "--concurrency", type=int, default=64)
     ap.add_argument("--resync", action="store_true", help="keep the PV controller's 15-s resync on")
+    ap.add_argument("--event-loop", default="uvloop", choices=("uvloop", "asyncio"),
+                    help="the server's event loop (orlop up --event-loop)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="orlop-bench-instr-")
     out = os.path.join(tmp, "callgrind.out")
     server = ("-m", "orlop.cli", "up") if args.resync else ("-c", NO_RESYNC, "up")
     command = ("--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", sys.executable, *server)
-    with serving(tmp, "--runtime", "none", command=command, python="valgrind",
+    with serving(tmp, "--runtime", "none", "--event-loop", args.event_loop, command=command, python="valgrind",
                  stop_timeout=300) as (proc, kc):
         res = asyncio.run(run(kc, proc.pid, args.n, args.concurrency))
     total = instructions(out)
-    report({"pairs": args.n, "resync": args.resync, **res, "instructions": total,
+    report({"pairs": args.n, "resync": args.resync, "event_loop": args.event_loop, **res, "instructions": total,
             "instr_per_pair": round(total / args.n)})
 
 

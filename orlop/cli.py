@@ -8,11 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import click
 
 from . import up as up_mod
 from .store import StoreInUse
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+_EVENT_LOOP_HELP = ("The event loop: uvloop (default: libuv's, 7% less CPU per bound PV/PVC pair; README) "
+                    "or asyncio (the standard library's).")
+
+
+def run_loop(coro: Coroutine[Any, Any, None], event_loop: str) -> None:
+    """Run ``coro`` to the end on a new loop of the kind asked for (``EVENT_LOOPS``)."""
+    if event_loop == "uvloop":
+        import uvloop
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(coro)
+    else:
+        asyncio.run(coro)
 
 
 @click.group()
@@ -39,14 +55,16 @@ def main(verbose: int) -> None:
                    "no processes; default without root) or none (no node in this process).")
 @click.option("--agent-port", default=0, show_default=True, type=int,
               help="HTTPS port of the embedded node agent (exec/logs); 0 picks a free one.")
+@click.option("--event-loop", type=click.Choice(EVENT_LOOPS), default="uvloop", show_default=True,
+              help=_EVENT_LOOP_HELP)
 def up(data_dir: str, port: int, address: str, tls_san: tuple[str, ...], compact_interval: float,
-       compact_keep: int, node_name: str, runtime: str | None, agent_port: int) -> None:
+       compact_keep: int, node_name: str, runtime: str | None, agent_port: int, event_loop: str) -> None:
     """Run API server, controllers, scheduler and a node agent in the foreground until stopped (Ctrl-C)."""
     cfg = up_mod.Config(data_dir=data_dir, port=port, address=address, extra_names=list(tls_san),
                         compact_interval=compact_interval, compact_keep=compact_keep, node_name=node_name,
                         runtime=runtime or "", agent_port=agent_port)
     try:
-        asyncio.run(up_mod.run(cfg))
+        run_loop(up_mod.run(cfg), event_loop)
     except StoreInUse as e:
         raise click.ClickException(f"the data directory {data_dir} is in use by another orlop"
                                    + (f" (pid {e.pid})" if e.pid else "")) from None
@@ -68,10 +86,13 @@ def up(data_dir: str, port: int, address: str, tls_san: tuple[str, ...], compact
               help="Address the agent listens on and publishes as the Node's InternalIP.")
 @click.option("--port", default=10250, show_default=True, type=int,
               help="HTTPS port for exec and logs (the API server relays to it); 0 picks a free one.")
-def agent(kubeconfig: str, node_name: str, root_dir: str, runtime: str | None, address: str, port: int) -> None:
+@click.option("--event-loop", type=click.Choice(EVENT_LOOPS), default="uvloop", show_default=True,
+              help=_EVENT_LOOP_HELP)
+def agent(kubeconfig: str, node_name: str, root_dir: str, runtime: str | None, address: str, port: int,
+          event_loop: str) -> None:
     """Run a node agent: register this machine as a Node and run the pods scheduled to it."""
     try:
-        asyncio.run(up_mod.run_agent(kubeconfig, node_name, root_dir, runtime or "", address, port))
+        run_loop(up_mod.run_agent(kubeconfig, node_name, root_dir, runtime or "", address, port), event_loop)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {address}:{port}: {e.strerror or e}") from None
     except KeyboardInterrupt:

@@ -51,6 +51,7 @@ class Orlop:
     cache_dir: str = ""
     log_path: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()      # more `orlop up` options
 
     @property
     def kubeconfig(self) -> str:
@@ -70,7 +71,8 @@ class Orlop:
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orlop.cli", "up", "--data-dir", self.data_dir, "--port", str(self.port)],
+            [sys.executable, "-m", "orlop.cli", "up", "--data-dir", self.data_dir, "--port", str(self.port),
+             *self.args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -126,9 +128,9 @@ def reap_containers(root: str) -> None:
             rbd.purge(agent_root)        # rbd-fuse processes outlive their agent, as kernel maps would
 
 
-def _new_orlop(tmp: str) -> Orlop:
+def _new_orlop(tmp: str, *args: str) -> Orlop:
     o = Orlop(data_dir=os.path.join(tmp, "data"), port=free_port(), cache_dir=os.path.join(tmp, "kubecache"),
-              log_path=os.path.join(tmp, "orlop.log"))
+              log_path=os.path.join(tmp, "orlop.log"), args=args)
     o.start()
     return o
 

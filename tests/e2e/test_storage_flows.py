@@ -246,6 +246,33 @@ def test_seed002_pv_volume_and_pv_claim(fresh_orlop: Any) -> None:
     assert c["status"]["capacity"] == {"storage": "10Gi"}
 
 
+@pytest.mark.parametrize("args", [(), ("--event-loop", "asyncio"), ("--event-loop", "uvloop")],
+                         ids=["default", "asyncio", "uvloop"])
+def test_up_binds_provisions_and_deletes_on_either_event_loop(tmp_path: Any, args: tuple[str, ...]) -> None:
+    """`orlop up` runs on uvloop unless told otherwise (libuv's loop is in the process), and on
+    either loop binds a static pair, provisions a directory and deletes it with its claim."""
+    from conftest import _new_orlop, reap_containers
+    o = _new_orlop(str(tmp_path), *args)
+    try:
+        assert o.proc is not None
+        with open(f"/proc/{o.proc.pid}/maps") as f:
+            uvloop_mapped = "/uvloop/" in f.read()
+        assert uvloop_mapped == (args != ("--event-loop", "asyncio"))
+        o.kubectl("create", "-f", os.path.join(MANIFESTS, "seed000-task-pv-volume.yaml"))
+        o.kubectl("create", "-f", os.path.join(MANIFESTS, "seed000-task-pv-claim.yaml"))
+        wait_phase(o, "pvc", "task-pv-claim", "Bound")
+        assert row(o, "pvc", "task-pv-claim")["VOLUME"] == "task-pv-volume"
+        c, pv = bound_claim(o, "data")
+        path = provisioned_dir(o, pv, "default", "data")
+        assert os.path.isdir(path)
+        o.kubectl("delete", "pvc", "data", "--timeout=30s", timeout=60)
+        wait_for(lambda: absent(o, "pv", pv["metadata"]["name"]), "the provisioned PV to be deleted")
+        assert not os.path.exists(path)
+    finally:
+        o.stop()
+        reap_containers(o.data_dir)
+
+
 # ----------------------------------------------------------------------------------------
 # dynamic provisioning and reclaim, observed on disk
 
