@@ -575,7 +575,7 @@ class Registry:
                 managedfields.record_update(old_cmp, obj, manager=manager, gvk=sres.gvk,
                                             api_version=res.group_version, now=now, subresource=subresource)
         recorded = obj["metadata"].get("managedFields")
-        strategy.prepare_for_update(sres.kind, obj, old, subresource)
+        strategy.prepare_for_update(sres.kind, obj, old, subresource, sres.custom)
         meta = obj["metadata"]
         meta.pop("resourceVersion", None)
         if recorded is None:

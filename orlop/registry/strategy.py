@@ -76,8 +76,18 @@ def _pod_qos(obj: dict[str, Any]) -> None:
     obj["status"]["qosClass"] = "BestEffort" if not any_set else ("Guaranteed" if guaranteed else "Burstable")
 
 
-def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subresource: str) -> None:
-    """Keep the parts of ``old`` a write through this endpoint may not change."""
+# What a /status write of a built-in kind keeps from the stored metadata besides what every write
+# keeps (name, uid, creationTimestamp, deletionTimestamp ...; the registry restores those) and
+# generation: Kubernetes' status strategies reset spec only, and the Pod's also ownerReferences
+# (old kubelets corrupted them).  Custom resources keep all of the stored metadata but
+# managedFields (apiextensions' status strategy copies the old object).
+_STATUS_KEPT_META: dict[str, tuple[str, ...]] = {"Pod": ("ownerReferences",)}
+
+
+def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subresource: str,
+                       custom: bool = False) -> None:
+    """Keep the parts of ``old`` a write through this endpoint may not change (``custom``: a
+    custom resource, whose /status writes change status only)."""
     if subresource == "finalize":
         # namespaces/<name>/finalize: only spec.finalizers changes.
         finalizers = (obj.get("spec") or {}).get("finalizers") if isinstance(obj.get("spec"), dict) else None
@@ -88,10 +98,18 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
         obj.update(kept)
         return
     if subresource == "status":
-        # A status write changes status only; spec and most metadata come from old.
+        # A status write changes status (and, for built-in kinds, metadata); spec comes from old.
         new_status = obj.get("status")
         meta = obj.get("metadata") or {}
         kept = clone(old)
+        if not custom and isinstance(obj.get("metadata"), dict):
+            kept_meta = dict(meta)
+            for name in ("generation", *_STATUS_KEPT_META.get(kind, ())):
+                if name in old["metadata"]:
+                    kept_meta[name] = clone(old["metadata"][name])
+                else:
+                    kept_meta.pop(name, None)
+            kept["metadata"] = kept_meta
         if new_status is None:
             kept.pop("status", None)
         else:

@@ -246,3 +246,51 @@ async def test_a_service_update_with_ports_of_the_wrong_type_is_refused_not_a_50
     with pytest.raises(StatusError) as e:
         await client.registry.update(svc, "default", "s", bad, WriteOptions())
     assert e.value.code == code
+
+
+def _pvc() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c", "namespace": "default"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                     "storageClassName": "x"}}
+
+
+def _pod() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+def _snapshot() -> dict[str, Any]:
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "s", "namespace": "default"},
+            "spec": {"source": {"persistentVolumeClaimName": "c"}}}
+
+
+OWNER = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "6d9a1cbe-4b0e-4d5e-9d8e-1f2a3b4c5d6e"}
+
+
+@pytest.mark.parametrize(("make", "status", "labels_kept", "owners_kept"), [
+    # Kubernetes' PVC / PV / Node / Namespace / StatefulSet status strategies reset spec only.
+    (_pvc, {"phase": "Lost"}, True, True),
+    # The Pod's also keeps the stored ownerReferences (pkg/registry/core/pod/strategy.go).
+    (_pod, {"phase": "Running"}, True, False),
+    # A custom resource's /status write changes status only (apiextensions' status strategy).
+    (_snapshot, {"readyToUse": False}, False, False),
+], ids=["PersistentVolumeClaim", "Pod", "VolumeSnapshot"])
+async def test_status_writes_keep_spec_and_what_each_kind_keeps_of_metadata(
+        client: LocalClient, make: Any, status: dict[str, Any], labels_kept: bool, owners_kept: bool) -> None:
+    created = await client.create(make())
+    body = orjson.loads(orjson.dumps(created))
+    body["metadata"].update(labels={"via": "status"}, annotations={"note": "status"}, ownerReferences=[OWNER],
+                            generation=7)
+    body["spec"]["extra-from-status"] = True
+    body["status"] = status
+    written = await client.update(body, subresource="status")
+    stored = await client.get(created["apiVersion"], created["kind"], "default", created["metadata"]["name"])
+    assert stored == written
+    meta = stored["metadata"]
+    assert stored["spec"] == created["spec"]
+    assert {k: v for k, v in stored["status"].items() if k in status} == status
+    assert meta["generation"] == created["metadata"]["generation"]
+    assert (meta.get("labels"), meta.get("annotations")) == (
+        ({"via": "status"}, {"note": "status"}) if labels_kept else (None, None))
+    assert meta.get("ownerReferences") == ([OWNER] if owners_kept else None)
