@@ -6,7 +6,9 @@ when the host is busy (``cpu_calibration_ms`` in the other benches); two version
 code compare reliably only by what they execute.  This runs ``orlop up`` under valgrind's
 callgrind (Debian's ``valgrind``), creates N static pairs over HTTPS as ``bind.py`` does,
 counts instructions only from the first create to the last claim Bound, and reports
-``instr_per_pair`` (the whole process: event loop, store thread, libraries).
+``instr_per_pair`` (the whole process: event loop, store thread, libraries).  With ``-m M``
+it then provisions M claims on the default class (local-path) the same way and reports
+``instr_per_provisioned_claim`` for them alone.
 
 Under callgrind everything runs ~50x slower, so the PV controller's 15-s resync would look
 at every object ~50x more often per pair than in a real run and swamp the figure: it is
@@ -14,6 +16,7 @@ switched off here (``--resync`` keeps it).  Timing-dependent batching (store tra
 watch deliveries) still moves the figure by about 1% between runs of the same code.
 
     python bench/instructions.py -n 2000            # ~4 min on a 2-core machine
+    python bench/instructions.py -n 0 -m 500        # provisioning alone, on a fresh server
 """
 
 from __future__ import annotations
@@ -53,37 +56,54 @@ def callgrind_control(pid: int, on: bool) -> None:
     subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(pid)], check=True, capture_output=True)
 
 
-def instructions(out_prefix: str) -> int:
-    """The largest ``summary:``/``totals:`` figure of the callgrind output files (one per dump)."""
+def instructions(out_prefix: str, dump: int = 0) -> int:
+    """Instructions counted so far: the sum over the callgrind output files (one per dump) of
+    their ``summary:``/``totals:`` figure.  ``dump``: the server's PID, dumped first (callgrind
+    counts from zero again after a dump, so counts between dumps add up)."""
+    if dump:
+        subprocess.run(["callgrind_control", "-d", str(dump)], check=True, capture_output=True)
     total = 0
     directory, base = os.path.split(out_prefix)
     for name in os.listdir(directory):
         if not name.startswith(base):
             continue
         with open(os.path.join(directory, name)) as f:
-            for line in f:
-                if line.startswith(("summary:", "totals:")):
-                    total = max(total, int(line.split()[1]))
+            # (a file has both lines; one of them may say 0)
+            total += max((int(line.split()[1]) for line in f if line.startswith(("summary:", "totals:"))),
+                         default=0)
     return total
 
 
-async def run(kubeconfig: str, pid: int, n: int, concurrency: int) -> dict[str, Any]:
+async def run(kubeconfig: str, pid: int, n: int, m: int, concurrency: int, out: str) -> dict[str, Any]:
+    """N static pairs, then M provisioned claims, each counted on its own (callgrind dumps between)."""
     await ready(kubeconfig)
+    res: dict[str, Any] = {}
     async with session(kubeconfig, concurrency) as http:
-        ns = "bench-static"
-        rv = await bind.namespace(http, ns)
-        items = bind.static_items(ns, n)
-        await asyncio.sleep(3)      # (the controllers' start-up work done)
-        callgrind_control(pid, True)
-        res = await bind.measure(http, ns, rv, items, n, concurrency, "static")
-        callgrind_control(pid, False)
-    return {"static_all_bound_s_under_callgrind": res["static_all_bound_s"],
-            "static_writes_per_claim": res["static_writes_per_claim"]}
+        for label, count in (("static", n), ("dynamic", m)):
+            if not count:
+                continue
+            ns = f"bench-{label}"
+            rv = await bind.namespace(http, ns)
+            items = (bind.static_items(ns, count) if label == "static" else
+                     [(f"/api/v1/namespaces/{ns}/persistentvolumeclaims", bind.claim(f"claim-{i}", None))
+                      for i in range(count)])
+            await asyncio.sleep(3)      # (the controllers' start-up work, or the trailing writes, done)
+            before = instructions(out, dump=pid)
+            callgrind_control(pid, True)
+            got = await bind.measure(http, ns, rv, items, count, concurrency, label)
+            callgrind_control(pid, False)
+            total = instructions(out, dump=pid) - before
+            res.update({f"{label}_all_bound_s_under_callgrind": got[f"{label}_all_bound_s"],
+                        f"{label}_writes_per_claim": got[f"{label}_writes_per_claim"],
+                        f"{label}_instructions": total,
+                        f"instr_per_{'pair' if label == 'static' else 'provisioned_claim'}": round(total / count)})
+    return res
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=2000, help="static PV/PVC pairs")
+    ap.add_argument("-m", type=int, default=0, help="then: claims provisioned on the default class")
     ap.add_argument("-c", "--concurrency", type=int, default=64)
     ap.add_argument("--resync", action="store_true", help="keep the PV controller's 15-s resync on")
     ap.add_argument("--event-loop", default="uvloop", choices=("uvloop", "asyncio"),
@@ -95,10 +115,8 @@ def main() -> None:
     command = ("--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", sys.executable, *server)
     with serving(tmp, "--runtime", "none", "--event-loop", args.event_loop, command=command, python="valgrind",
                  stop_timeout=300) as (proc, kc):
-        res = asyncio.run(run(kc, proc.pid, args.n, args.concurrency))
-    total = instructions(out)
-    report({"pairs": args.n, "resync": args.resync, "event_loop": args.event_loop, **res, "instructions": total,
-            "instr_per_pair": round(total / args.n)})
+        res = asyncio.run(run(kc, proc.pid, args.n, args.m, args.concurrency, out))
+    report({"pairs": args.n, "dynamic_claims": args.m, "resync": args.resync, "event_loop": args.event_loop, **res})
 
 
 if __name__ == "__main__":
