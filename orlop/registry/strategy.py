@@ -101,15 +101,16 @@ def prepare_for_update(kind: str, obj: dict[str, Any], old: dict[str, Any], subr
         # A status write changes status (and, for built-in kinds, metadata); spec comes from old.
         new_status = obj.get("status")
         meta = obj.get("metadata") or {}
-        kept = clone(old)
-        if not custom and isinstance(obj.get("metadata"), dict):
-            kept_meta = dict(meta)
+        if custom or not isinstance(obj.get("metadata"), dict):
+            kept = clone(old)
+        else:
+            kept = clone({k: v for k, v in old.items() if k != "metadata"})
+            kept["metadata"] = dict(meta)
             for name in ("generation", *_STATUS_KEPT_META.get(kind, ())):
                 if name in old["metadata"]:
-                    kept_meta[name] = clone(old["metadata"][name])
+                    kept["metadata"][name] = clone(old["metadata"][name])
                 else:
-                    kept_meta.pop(name, None)
-            kept["metadata"] = kept_meta
+                    kept["metadata"].pop(name, None)
         if new_status is None:
             kept.pop("status", None)
         else:
