@@ -33,6 +33,9 @@ PV controller does): ``idle_server_cpu_pct``, its CPU use over them (100 = one c
 dependencies importable there), the load generator staying on this one: how much the
 interpreter's build matters (``server_python`` in the output).
 
+``--event-loop asyncio`` runs the server on the standard library's loop instead of uvloop
+(``event_loop`` in the output).
+
 ``--in-process N`` measures the binder alone: N pairs are created through the in-process
 client while the controllers are stopped (with ``orlop up``'s garbage-collector tuning),
 then the controllers start and the time until every claim is Bound is reported
@@ -53,7 +56,7 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import cpu_calibration_ms, pct, report, serving, session  # noqa: E402
+from common import add_event_loop_option, cpu_calibration_ms, pct, report, serving, session  # noqa: E402
 
 
 async def watch_bound(http: aiohttp.ClientSession, ns: str, rv: str, want: int, bound_at: dict[str, float],
@@ -123,11 +126,15 @@ async def run_static(http: aiohttp.ClientSession, n: int, c: int) -> dict[str, A
     return await measure(http, ns, rv, static_items(ns, n), n, c, "static")
 
 
+def dynamic_items(ns: str, m: int) -> list[tuple[str, dict[str, Any]]]:
+    """M claims on the default class (local-path), as (path, body) to POST."""
+    return [(f"/api/v1/namespaces/{ns}/persistentvolumeclaims", claim(f"claim-{i}", None)) for i in range(m)]
+
+
 async def run_dynamic(http: aiohttp.ClientSession, m: int, c: int) -> dict[str, Any]:
     ns = "bench-dynamic"
     rv = await namespace(http, ns)
-    items = [(f"/api/v1/namespaces/{ns}/persistentvolumeclaims", claim(f"claim-{i}", None)) for i in range(m)]
-    out = await measure(http, ns, rv, items, m, c, "dynamic")
+    out = await measure(http, ns, rv, dynamic_items(ns, m), m, c, "dynamic")
     out["dynamic_volumes_per_s"] = round(m / out["dynamic_all_bound_s"], 1)
     return out
 
@@ -319,8 +326,7 @@ def main() -> None:
                     help="also: the server's CPU use over S seconds once the static pairs are Bound")
     ap.add_argument("--server-python", default="", metavar="PATH",
                     help="run the server under this Python instead of the one running the bench")
-    ap.add_argument("--event-loop", default="uvloop", choices=("uvloop", "asyncio"),
-                    help="the server's event loop (orlop up --event-loop)")
+    add_event_loop_option(ap)
     ap.add_argument("--in-process", type=int, default=0, metavar="N",
                     help="instead: N pairs created in process while the controllers are stopped, then the "
                          "controllers started and timed until all are Bound (the binder alone)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
@@ -57,6 +58,12 @@ def serving(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli"
     finally:
         proc.terminate()
         proc.wait(timeout=stop_timeout)
+
+
+def add_event_loop_option(ap: argparse.ArgumentParser) -> None:
+    """``--event-loop``: the loop the server under test runs on (``orlop up --event-loop``)."""
+    ap.add_argument("--event-loop", default="uvloop", choices=("uvloop", "asyncio"),
+                    help="the server's event loop (orlop up --event-loop)")
 
 
 def session(kubeconfig: str, connections: int) -> aiohttp.ClientSession:

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 import bind  # noqa: E402
-from common import report, serving, session  # noqa: E402
+from common import add_event_loop_option, report, serving, session  # noqa: E402
 
 # The server with the PV controller's resync off (see the docstring), as `python -c ... up`.
 NO_RESYNC = ("import runpy, sys; import orlop.controllers.pv.controller as c; c.RESYNC = 1e9; "
@@ -84,9 +84,7 @@ async def run(kubeconfig: str, pid: int, n: int, m: int, concurrency: int, out: 
                 continue
             ns = f"bench-{label}"
             rv = await bind.namespace(http, ns)
-            items = (bind.static_items(ns, count) if label == "static" else
-                     [(f"/api/v1/namespaces/{ns}/persistentvolumeclaims", bind.claim(f"claim-{i}", None))
-                      for i in range(count)])
+            items = bind.static_items(ns, count) if label == "static" else bind.dynamic_items(ns, count)
             await asyncio.sleep(3)      # (the controllers' start-up work, or the trailing writes, done)
             before = instructions(out, dump=pid)
             callgrind_control(pid, True)
@@ -106,8 +104,7 @@ def main() -> None:
     ap.add_argument("-m", type=int, default=0, help="then: claims provisioned on the default class")
     ap.add_argument("-c", "--concurrency", type=int, default=64)
     ap.add_argument("--resync", action="store_true", help="keep the PV controller's 15-s resync on")
-    ap.add_argument("--event-loop", default="uvloop", choices=("uvloop", "asyncio"),
-                    help="the server's event loop (orlop up --event-loop)")
+    add_event_loop_option(ap)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="orlop-bench-instr-")
     out = os.path.join(tmp, "callgrind.out")
