@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from orlop.client import LocalClient, resource_of
+from orlop.errors import StatusError
 from orlop.registry import core
 from orlop.registry.core import ListOptions, Registry
 from orlop.store.sqlite import SQLiteStore
@@ -294,3 +295,17 @@ async def test_status_writes_keep_spec_and_what_each_kind_keeps_of_metadata(
     assert (meta.get("labels"), meta.get("annotations")) == (
         ({"via": "status"}, {"note": "status"}) if labels_kept else (None, None))
     assert meta.get("ownerReferences") == ([OWNER] if owners_kept else None)
+
+
+async def test_metadata_a_status_write_sends_is_validated(client: LocalClient) -> None:
+    """Now that a built-in kind's /status write keeps the metadata it sends, that metadata meets the
+    same validation as any write's: 422 with the field, and nothing stored."""
+    created = await client.create(_pvc())
+    body = orjson.loads(orjson.dumps(created))
+    body["metadata"]["labels"] = {"bad label!": "x"}
+    with pytest.raises(StatusError) as e:
+        await client.update(body, subresource="status")
+    assert (e.value.code, e.value.reason) == (422, "Invalid")
+    assert [c.field for c in e.value.causes] == ["metadata.labels"]
+    stored = await client.get("v1", "PersistentVolumeClaim", "default", "c")
+    assert stored is not None and stored["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
