@@ -165,8 +165,12 @@ async def test_6_5_recycle_with_no_recycler_fails_the_volume_once(cluster):
     await until(lambda: _phase_is(cluster, "unrecyclable", "Failed"), what="Failed")
     got = await cluster.get("PersistentVolume", "unrecyclable")
     assert got["status"]["message"] == "No recycler plugin found for the volume!"
-    events, _ = await cluster.client.list("v1", "Event", "default")
-    mine = [e for e in events if e["involvedObject"]["name"] == "unrecyclable"]
+
+    async def events() -> list[dict[str, Any]]:
+        items, _ = await cluster.client.list("v1", "Event", "default")
+        return [e for e in items if e["involvedObject"]["name"] == "unrecyclable"]
+    # (The controller records its events after the writes of the same decision.)
+    mine = await until(events, what="the volume's event")
     assert [(e["reason"], e.get("count", 1)) for e in mine] == [("VolumeFailedRecycle", 1)]
 
 
@@ -218,7 +222,8 @@ async def test_6_5_recycle_that_fails_leaves_the_volume_failed_with_why(cluster,
     await until(lambda: _phase_is(cluster, "bad", "Failed"), what="Failed")
     vol = await cluster.get("PersistentVolume", "bad")
     assert vol["status"]["message"].startswith("Recycle failed: ") and "not a directory" in vol["status"]["message"]
-    assert [(t, r) for t, r, _ in await _pv_events(cluster, "bad")] == [("Warning", "VolumeFailedRecycle")]
+    events = await until(lambda: _pv_events(cluster, "bad"), what="the volume's event")     # (after the write)
+    assert [(t, r) for t, r, _ in events] == [("Warning", "VolumeFailedRecycle")]
     assert path.read_text() == "not a directory"
 
 
@@ -251,7 +256,8 @@ async def test_8_x_a_static_volume_no_plugin_deletes_fails_with_kubernetes_messa
     await until(lambda: _phase_is(cluster, "static-nfs", "Failed"), what="Failed")
     message = 'error getting deleter volume plugin for volume "static-nfs": no deletable volume plugin matched'
     assert (await cluster.get("PersistentVolume", "static-nfs"))["status"]["message"] == message
-    assert await _pv_events(cluster, "static-nfs") == [("Warning", "VolumeFailedDelete", message)]
+    events = await until(lambda: _pv_events(cluster, "static-nfs"), what="the volume's event")  # (after the write)
+    assert events == [("Warning", "VolumeFailedDelete", message)]
 
 
 @pytest.mark.parametrize("phase", ["Succeeded", "Running"])
