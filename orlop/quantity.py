@@ -138,7 +138,7 @@ def _interpret(suffix: str) -> tuple[int, int, str]:
     raise ValueError(_SUFFIX_ERROR)
 
 
-def _to_text(s: str | int | float) -> str:
+def _to_text(s: object) -> str:
     if isinstance(s, bool):
         raise ValueError(QUANTITY_FORMAT_ERROR)
     if isinstance(s, int):
@@ -152,7 +152,7 @@ def _to_text(s: str | int | float) -> str:
     raise ValueError(QUANTITY_FORMAT_ERROR)
 
 
-def parse_quantity_full(s: str | int | float) -> ParsedQuantity:
+def parse_quantity_full(s: object) -> ParsedQuantity:
     """Parse like ``resource.Quantity.UnmarshalJSON`` (JSON numbers are read from their
     text; surrounding white space is trimmed).  Raises ValueError with apimachinery's
     message.  Texts are remembered (the same few sizes come with every object; a
@@ -167,7 +167,7 @@ def _parse_text(s: str) -> ParsedQuantity:
     return _parse(s)
 
 
-def _parse(s: str | int | float) -> ParsedQuantity:
+def _parse(s: object) -> ParsedQuantity:
     text = _to_text(s)
     if not text:
         raise ValueError(QUANTITY_FORMAT_ERROR)
@@ -233,7 +233,7 @@ def _parse(s: str | int | float) -> ParsedQuantity:
     return ParsedQuantity(amount, fmt)
 
 
-def parse_quantity(s: str | int | float) -> Decimal:
+def parse_quantity(s: object) -> Decimal:
     """The exact value of a quantity; ValueError (apimachinery's message) if malformed."""
     return parse_quantity_full(s).value
 
@@ -291,7 +291,7 @@ def format_quantity(value: Decimal | int, fmt: str = BINARY_SI) -> str:
     return _decimal_string(value, fmt)
 
 
-def canonical_quantity(s: str | int | float, *, round_milli: bool = False) -> str:
+def canonical_quantity(s: object, *, round_milli: bool = False) -> str:
     """The text the API server writes back for ``s`` (ValueError if malformed).
     ``round_milli`` applies ResourceList defaulting (round up to 1m) first."""
     q = parse_quantity_full(s)

@@ -1904,8 +1904,8 @@ def apply(live: Mapping[str, Any] | None, applied: Mapping[str, Any], *, manager
     live_meta = live.get("metadata") if live is not None else None
     try:
         managers = _decode_managers(live_meta.get("managedFields") if isinstance(live_meta, dict) else None)
-    except _DecodeError as e:
-        raise StatusError(500, "", f"failed to decode managed fields: {e}") from None
+    except _DecodeError as err:
+        raise StatusError(500, "", f"failed to decode managed fields: {err}") from None
 
     if not isinstance(applied, Mapping):
         raise StatusError(400, "BadRequest", "error decoding YAML: the applied configuration must be an object")
@@ -1953,7 +1953,7 @@ def apply(live: Mapping[str, Any] | None, applied: Mapping[str, Any], *, manager
             annotations[LAST_APPLIED] = _build_last_applied(applied)
             if sum(len(k.encode()) + len(str(v).encode()) for k, v in annotations.items()) > _ANNOTATIONS_MAX_BYTES:
                 del annotations[LAST_APPLIED]
-            merged["metadata"] = {**meta, "annotations": annotations}
+            merged["metadata"] = {**(meta or {}), "annotations": annotations}
     _set_managed_fields(merged, result)
     if live is not None:
         _keep_if_only_timestamps(live, merged)
