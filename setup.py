@@ -40,6 +40,14 @@ COMPILED = [
     "orlop/registry/managedfields.py",
     "orlop/registry/strategy.py",
     "orlop/controllers/pv/decide.py",
+    "orlop/registry/core.py",
+    "orlop/api/server.py",
+    "orlop/api/decoding.py",
+    "orlop/registry/schema.py",
+    "orlop/registry/defaults.py",
+    "orlop/registry/selectors.py",
+    "orlop/registry/warnings.py",
+    "orlop/jsonobj.py",
 ]
 GROUP = "orlop._compiled"  # the group's shared library: orlop/_compiled__mypyc.*.so
 MANIFEST = os.path.join("orlop", "compiled.json")

@@ -16,6 +16,7 @@ revision of the key is the resourceVersion, filled in on every read.
 from __future__ import annotations
 
 import base64
+import builtins
 import os
 import re
 import secrets
@@ -304,7 +305,7 @@ class Registry:
         return {"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": meta, "items": items}
 
     @staticmethod
-    def _matches(res: Resource, obj: dict[str, Any], label_sel: Any, field_reqs: list[Any]) -> bool:
+    def _matches(res: Resource, obj: dict[str, Any], label_sel: Any, field_reqs: builtins.list[Any]) -> bool:
         if label_sel is not None and not label_sel.matches(obj["metadata"].get("labels")):
             return False
         if field_reqs:
@@ -321,65 +322,20 @@ class Registry:
             selectors.check_field_selector(res.kind, selectors.parse_field_selector(opts.field_selector), res.group_version)
         parse_rv(opts.resource_version)
 
-    async def watch(self, res: Resource, namespace: str | None, opts: ListOptions,
-                    bookmarks: bool = False, progress_interval: float = 0,
-                    raw: bool = False) -> AsyncIterator[WatchEvent]:
+    def watch(self, res: Resource, namespace: str | None, opts: ListOptions,
+              bookmarks: bool = False, progress_interval: float = 0,
+              raw: bool = False) -> AsyncIterator[WatchEvent]:
         """Events after opts.resource_version; absent or "0": synthetic ADDED for current objects first.
 
         ``raw``: ADDED and MODIFIED events of a watch without selectors, served in the storage
         version, carry the object's JSON instead of the object (``WatchEvent.raw``) -- what the API
         server writes to the client anyway, so it is never decoded and encoded again.
+
+        The stream is an async generator, which mypyc cannot compile: registry/watchstream.py.
         """
-        label_sel = selectors.parse_label_selector(opts.label_selector) if opts.label_selector else None
-        field_reqs = selectors.parse_field_selector(opts.field_selector) if opts.field_selector else []
-        if field_reqs:
-            selectors.check_field_selector(res.kind, field_reqs, res.group_version)
-        rv = parse_rv(opts.resource_version)
-        sres = storage_resource(res)
-        prefix = sres.key_prefix(namespace)
-        filtered = label_sel is not None or bool(field_reqs)
-        raw = raw and not filtered and self.is_storage_version(res)
-        if rv == 0:
-            kvs, rv = await self.store.list(prefix)
-            for kv in kvs:
-                obj = decode(kv.value, kv.mod_revision)
-                if self._matches(res, obj, label_sel, field_reqs):
-                    yield WatchEvent("ADDED", self.to_version(res, obj))
-        try:
-            async for ev in self.store.watch(prefix, rv, progress_interval=progress_interval):
-                if ev.progress:
-                    if bookmarks:
-                        yield WatchEvent("BOOKMARK", {"kind": res.kind, "apiVersion": res.group_version,
-                                                      "metadata": {"resourceVersion": str(ev.revision)}})
-                    continue
-                if ev.type == "DELETE":
-                    # The object as it was, at the revision of its deletion.
-                    prev = decode(ev.prev, ev.revision) if ev.prev is not None else None
-                    if prev is not None and self._matches(res, prev, label_sel, field_reqs):
-                        yield WatchEvent("DELETED", self.to_version(res, prev))
-                    continue
-                if raw and ev.value is not None:
-                    data = with_resource_version(ev.value, ev.revision)
-                    if data is not None:
-                        yield WatchEvent("MODIFIED" if ev.prev is not None else "ADDED", {}, data)
-                        continue
-                cur = decode(ev.value, ev.revision) if ev.value is not None else None
-                if not filtered:
-                    # Every object matches: the previous value is only needed to say whether it
-                    # existed (MODIFIED) or not (ADDED), so it is never decoded.
-                    if cur is not None:
-                        yield WatchEvent("MODIFIED" if ev.prev is not None else "ADDED", self.to_version(res, cur))
-                    continue
-                prev = decode(ev.prev, ev.revision) if ev.prev is not None else None
-                cur_ok = cur is not None and self._matches(res, cur, label_sel, field_reqs)
-                prev_ok = prev is not None and self._matches(res, prev, label_sel, field_reqs)
-                if cur_ok and cur is not None:
-                    yield WatchEvent("MODIFIED" if prev_ok else "ADDED", self.to_version(res, cur))
-                elif prev_ok and prev is not None:
-                    # The object left the selection: to this watcher it is gone.
-                    yield WatchEvent("DELETED", self.to_version(res, prev))
-        except Compacted as e:
-            raise expired(f"too old resource version: {e.requested} ({e.compacted})") from None
+        from .watchstream import watch
+
+        return watch(self, res, namespace, opts, bookmarks, progress_interval, raw)
 
     # --------------------------------------------------------------- writes
     def _manager(self, opts: WriteOptions, default: str) -> str:
@@ -813,7 +769,9 @@ class Registry:
         """
         if not isinstance(binding, dict) or binding.get("kind") not in (None, "Binding"):
             raise bad_request("the body of a binding must be a Binding object")
-        target = binding.get("target") if isinstance(binding.get("target"), dict) else {}
+        target = binding.get("target")
+        if not isinstance(target, dict):
+            target = {}
         node = target.get("name")
         causes = []
         if not node or not isinstance(node, str):
@@ -823,7 +781,9 @@ class Registry:
                                 f'Unsupported value: "{target.get("kind")}": supported values: "Node"', "target.kind"))
         if causes:
             raise invalid("Binding", name, causes)
-        bmeta = binding.get("metadata") if isinstance(binding.get("metadata"), dict) else {}
+        bmeta = binding.get("metadata")
+        if not isinstance(bmeta, dict):
+            bmeta = {}
         pods = by_kind("", "Pod")
         assert pods is not None
         key = pods.key(namespace, name)

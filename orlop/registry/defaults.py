@@ -532,7 +532,7 @@ def _register_custom_resources() -> None:
 _register_custom_resources()
 
 
-def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
+def apply_defaults(kind: str, obj: Any) -> None:
     """Apply Kubernetes' defaults for ``kind`` to ``obj`` in place (never raises).
     Event, ConfigMap and Lease have no defaults; quantities are canonicalized for all."""
     if not isinstance(obj, dict):

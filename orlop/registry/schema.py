@@ -10,13 +10,15 @@ strategy and list type.  All of these are facts of one set of schemas (built by
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-_DIR = Path(__file__).resolve().parent / "openapi"
+# (Not __file__: in a module compiled by mypyc (setup.py) it names a path that does not exist.)
+_DIR = Path(str(importlib.resources.files("orlop.registry"))) / "openapi"
 _REF_PREFIX = "#/components/schemas/"
 
 Schema = dict[str, Any]

@@ -519,7 +519,7 @@ def convert_field_selector(kind: str, reqs: Sequence[FieldRequirement],
     out: list[FieldRequirement] = []
     for field, op, value in reqs:
         if kind == "StatefulSet" and group_version in _LEGACY_STATEFULSET:
-            if field not in (*_META_FIELDS, "status.successful"):
+            if field not in _META_FIELDS and field != "status.successful":
                 raise bad_request(f"field label not supported for {_LEGACY_STATEFULSET[group_version]}."
                                   f"StatefulSet: {field}")
         elif kind in _SUPPORTED_FIELDS:
