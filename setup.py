@@ -41,6 +41,7 @@ COMPILED = [
     "orlop/registry/strategy.py",
     "orlop/controllers/pv/decide.py",
     "orlop/registry/core.py",
+    "orlop/store/sqlite.py",
     "orlop/api/server.py",
     "orlop/api/decoding.py",
     "orlop/registry/schema.py",

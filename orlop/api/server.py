@@ -133,9 +133,12 @@ def _int(q: Any, name: str) -> int | None:
     if v in (None, ""):
         return None
     try:
-        return int(v)
+        n = int(v)
     except ValueError:
         raise bad_request(f"invalid {name}: {v!r}") from None
+    if not -(1 << 63) <= n < 1 << 63:       # Kubernetes parses them as int64: out of range, 400
+        raise bad_request(f"invalid {name}: {v!r}: value out of range")
+    return n
 
 
 class ApiServer:

@@ -46,6 +46,7 @@ handful of rows last time (storage classes, say) is read on the caller's thread 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import fcntl
 import logging
 import os
@@ -284,7 +285,7 @@ class SQLiteStore(Store):
         return rows, rev
 
     @staticmethod
-    def _snapshot(c: sqlite3.Connection, prefix: str, lo: str, limit: int, at: int) -> list[KeyValue]:
+    def _snapshot(c: sqlite3.Connection, prefix: str, lo: str, limit: int, at: int) -> builtins.list[KeyValue]:
         """Keys in [lo, end of prefix) as they were at revision ``at``: current rows, with every key
         changed since rolled back to the value before its first later change."""
         compacted = c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
@@ -324,7 +325,7 @@ class SQLiteStore(Store):
         return await self._read(lambda c: c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0])
 
     # ----------------------------------------------------------------- writes
-    async def _write(self, fn: Callable[[sqlite3.Connection, int], tuple[Any, list[WatchEvent]]],
+    async def _write(self, fn: Callable[[sqlite3.Connection, int], tuple[Any, builtins.list[WatchEvent]]],
                      inline: bool = True) -> Any:
         if self._closed:
             raise RuntimeError("store is closed")
@@ -367,7 +368,7 @@ class SQLiteStore(Store):
         self._commits.put((batch, True))
 
     @staticmethod
-    def _run_statements(conn: sqlite3.Connection, batch: list[_Op]) -> None:
+    def _run_statements(conn: sqlite3.Connection, batch: builtins.list[_Op]) -> None:
         """One transaction's statements, up to (not including) its COMMIT."""
         conn.execute("BEGIN IMMEDIATE")
         rev = conn.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
@@ -381,7 +382,7 @@ class SQLiteStore(Store):
         conn.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
 
     @staticmethod
-    def _fail(conn: sqlite3.Connection, batch: list[_Op], e: BaseException) -> None:
+    def _fail(conn: sqlite3.Connection, batch: builtins.list[_Op], e: BaseException) -> None:
         log.error("store commit failed: %s", e, exc_info=e)
         try:
             conn.execute("ROLLBACK")
@@ -409,7 +410,7 @@ class SQLiteStore(Store):
             self._finish(batch)
         conn.close()
 
-    def _finish(self, batch: list[_Op]) -> None:
+    def _finish(self, batch: builtins.list[_Op]) -> None:
         """A transaction is over: its results to their event loops, and the next one started there.
 
         Any thread.  The next transaction starts in the same call (one wake-up of the loop) on the
@@ -434,12 +435,12 @@ class SQLiteStore(Store):
                     with self._write_lock:
                         self._kicked = False
 
-    def _after(self, ops: list[_Op], flush: bool) -> None:
+    def _after(self, ops: builtins.list[_Op], flush: bool) -> None:
         self._deliver_all(ops)
         if flush:
             self._flush()
 
-    def _deliver_all(self, ops: list[_Op]) -> None:
+    def _deliver_all(self, ops: builtins.list[_Op]) -> None:
         for op in ops:
             self._deliver(op)
 
@@ -510,55 +511,13 @@ class SQLiteStore(Store):
         return await self._write(fn, inline=False)
 
     # ------------------------------------------------------------------ watch
-    async def watch(self, prefix: str, revision: int,  # type: ignore[override]
-                    progress_interval: float = 0) -> AsyncIterator[WatchEvent]:
-        w = _Watcher(prefix)
-        self._watchers.add(w)
-        self._by_resource.setdefault(_resource_part(prefix), set()).add(w)
-        try:
-            def replay(c: sqlite3.Connection) -> tuple[int, int, list[tuple[Any, ...]]]:
-                c.execute("BEGIN")
-                try:
-                    compacted = c.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
-                    current = c.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
-                    rows = [] if revision < compacted else c.execute(
-                        "SELECT rev, key, type, value, prev FROM log WHERE rev>? AND key>=? AND key<? ORDER BY rev",
-                        (revision, prefix, prefix_end(prefix))).fetchall()
-                finally:
-                    c.execute("COMMIT")
-                return compacted, current, rows
-            compacted, _current, rows = await self._read(replay)
-            if revision < compacted:
-                raise Compacted(revision, compacted)
-            last = revision
-            for rev, key, typ, value, prev in rows:
-                last = rev
-                yield WatchEvent(_TYPES[typ], key, rev, value, prev)
-            while True:
-                if not w.queue.empty():
-                    ev = w.queue.get_nowait()       # (no timer needed for what is already queued)
-                elif progress_interval > 0:
-                    try:
-                        ev = await asyncio.wait_for(w.queue.get(), progress_interval)
-                    except TimeoutError:
-                        # Queue empty: every change up to the last delivered revision has reached us.
-                        yield WatchEvent("PROGRESS", "", max(last, self._delivered), None, None, progress=True)
-                        continue
-                else:
-                    ev = await w.queue.get()
-                if ev is None:
-                    return
-                if ev.revision <= last:
-                    continue
-                last = ev.revision
-                yield ev
-        finally:
-            self._watchers.discard(w)
-            group = self._by_resource.get(_resource_part(prefix))
-            if group is not None:
-                group.discard(w)
-                if not group:
-                    del self._by_resource[_resource_part(prefix)]
+    def watch(self, prefix: str, revision: int,  # type: ignore[override]
+              progress_interval: float = 0) -> AsyncIterator[WatchEvent]:
+        """Changes under prefix after revision, then as they come.  The stream is an async
+        generator, which mypyc (setup.py) cannot compile: sqlite_watch.py."""
+        from .sqlite_watch import watch
+
+        return watch(self, prefix, revision, progress_interval)
 
     async def close(self) -> None:
         if self._closed:

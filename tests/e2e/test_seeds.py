@@ -605,9 +605,17 @@ def test_seed000_mysqltest_apps_v1beta1_statefulset_reads_as_both_versions(fresh
     o = fresh_orlop
     path = os.path.join(MANIFESTS, "seed000-mysqltest.yaml")
     o.kubectl("apply", "-f", path)
-    v1 = json.loads(o.kubectl("get", "statefulsets.v1.apps", "mysqltest", "-n", "kube-system", "-o", "json").stdout)
-    beta = json.loads(o.kubectl("get", "statefulsets.v1beta1.apps", "mysqltest", "-n", "kube-system",
-                                "-o", "json").stdout)
+
+    def read(version: str) -> dict[str, Any]:
+        return json.loads(o.kubectl("get", f"statefulsets.{version}.apps", "mysqltest", "-n", "kube-system",
+                                    "-o", "json").stdout)
+    # The two reads compare one revision: the StatefulSet controller writes status meanwhile, so read
+    # until no write came between them.
+    for _ in range(50):
+        v1, beta = read("v1"), read("v1beta1")
+        if read("v1")["metadata"]["resourceVersion"] == v1["metadata"]["resourceVersion"]:
+            break
+        time.sleep(0.2)
     assert v1["apiVersion"] == "apps/v1"
     assert beta["apiVersion"] == "apps/v1beta1"
     for obj in (v1, beta):

@@ -214,7 +214,11 @@ async def test_seed000_mysqltest_scales_2_3_1_in_order_and_keeps_claims(cluster)
     await cluster.scale(1, "mysqltest", "kube-system")
     await until(lambda: cluster.running(["mysqltest-0"], "kube-system"), what="one pod")
 
-    events = await cluster.events("mysqltest", "kube-system")
+    async def both_deletes_recorded() -> list | None:
+        # (an event is recorded after the write it reports: the pod can be gone before it is)
+        events = await cluster.events("mysqltest", "kube-system")
+        return events if len(messages(events, "SuccessfulDelete")) >= 2 else None
+    events = await until(both_deletes_recorded, what="the deletes' events")
     assert messages(events, "SuccessfulCreate") == [
         "create Claim datadir-mysqltest-0 Pod mysqltest-0 in StatefulSet mysqltest success",
         "create Pod mysqltest-0 in StatefulSet mysqltest successful",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -283,30 +284,37 @@ async def test_point_read_cache_follows_writes_and_deletes(store):
     assert (again.value, again.mod_revision, again.create_revision) == (b"3", rev4, rev4)
 
 
+def _committed(*events: WatchEvent) -> sqlite_mod._Op:
+    """A write as the writer thread hands it to the point-read cache once committed (a real _Op:
+    the store may be compiled by mypyc, which checks the types of what it is given)."""
+    loop = asyncio.get_running_loop()
+    op = sqlite_mod._Op(lambda c, rev: (None, []), loop.create_future(), loop)
+    op.events = list(events)
+    return op
+
+
+def _during_next_statement(conn, action) -> None:
+    """Run action once while conn runs its next SQL statement (SQLite's trace callback): another
+    thread's commit landing between a read and its return."""
+    def trace(_sql: str) -> None:
+        conn.set_trace_callback(None)
+        action()
+    conn.set_trace_callback(trace)
+
+
 @pytest.mark.parametrize("landing", ["update", "delete"])
 async def test_a_read_racing_a_commit_never_caches_the_older_value(store, landing):
     """A read that missed the cache and read the old row while a commit landed (an update, or a
     delete) must not put that row back over what the commit left."""
     rev1 = await store.create("/r/k", b"old")
     store._cache.clear()
-    real = store._point_reader
     if landing == "update":
         ev = WatchEvent("PUT", "/r/k", rev1 + 1, b"new", b"old", create_revision=rev1)
     else:
         ev = WatchEvent("DELETE", "/r/k", rev1 + 1, None, b"old")
-
-    class Racing:
-        def execute(self, sql, args):
-            cur = real.execute(sql, args)      # the old row is read ...
-            # ... and a commit lands (as the writer thread makes it land) before the read returns.
-            store._cache_commit([type("Op", (), {"events": [ev]})()])
-            return cur
-
-    store._point_reader = Racing()
-    try:
-        got = await store.get("/r/k")
-    finally:
-        store._point_reader = real
+    # The old row is read, and a commit lands (as the writer thread makes it land) before the read returns.
+    _during_next_statement(store._point_reader, lambda: store._cache_commit([_committed(ev)]))
+    got = await store.get("/r/k")
     assert got.value == b"old"                       # what was current when it was read
     cached = store._cache.get("/r/k")
     assert (cached.value if cached else None) == (b"new" if landing == "update" else None)
@@ -338,20 +346,10 @@ async def test_absent_keys_are_remembered_until_created(store):
 
 async def test_an_absent_read_racing_a_create_never_hides_it(store):
     rev0 = await store.current_revision()
-    real = store._point_reader
-
-    class Racing:
-        def execute(self, sql, args):
-            cur = real.execute(sql, args)      # nothing there yet ...
-            store._cache_commit([type("Op", (), {"events": [
-                WatchEvent("PUT", "/n/r", rev0 + 1, b"new", None, create_revision=rev0 + 1)]})()])
-            return cur
-
-    store._point_reader = Racing()
-    try:
-        assert await store.get("/n/r") is None     # absent when it was read
-    finally:
-        store._point_reader = real
+    # Nothing there yet when it is read, and a create's commit lands before the read returns.
+    ev = WatchEvent("PUT", "/n/r", rev0 + 1, b"new", None, create_revision=rev0 + 1)
+    _during_next_statement(store._point_reader, lambda: store._cache_commit([_committed(ev)]))
+    assert await store.get("/n/r") is None     # absent when it was read
     assert store._cache["/n/r"].value == b"new"    # but not remembered as absent
 
 
@@ -361,12 +359,13 @@ async def test_small_lists_are_read_on_the_callers_thread_with_the_same_answer(s
     for i in range(sqlite_mod.SMALL_LIST + 5):
         await store.create(f"/many/{i:03d}", b"x")
     hops: list[str] = []
-    real_read = store._read
 
-    async def counting_read(fn):
-        hops.append("reader thread")
-        return await real_read(fn)
-    monkeypatch.setattr(store, "_read", counting_read)
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            hops.append("reader thread")
+            return super().submit(fn, *args, **kwargs)
+    counting = Counting(max_workers=1)
+    monkeypatch.setattr(store, "_read_exec", counting)
     first = await store.list("/few/")           # size not known yet: the reader thread
     second = await store.list("/few/")          # known small: at once
     assert hops == ["reader thread"]
@@ -378,6 +377,7 @@ async def test_small_lists_are_read_on_the_callers_thread_with_the_same_answer(s
     await store.create("/few/3", b"v3")
     rows, rev = await store.list("/few/")
     assert [kv.key for kv in rows] == ["/few/0", "/few/1", "/few/2", "/few/3"] and rev == await store.current_revision()
+    counting.shutdown()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
