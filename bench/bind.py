@@ -56,7 +56,7 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import add_event_loop_option, cpu_calibration_ms, pct, report, serving, session  # noqa: E402
+from common import add_event_loop_option, compiled, cpu_calibration_ms, pct, report, serving, session  # noqa: E402
 
 
 async def watch_bound(http: aiohttp.ClientSession, ns: str, rv: str, want: int, bound_at: dict[str, float],
@@ -342,6 +342,7 @@ def main() -> None:
         SERVER_PID = proc.pid
         res = asyncio.run(main_async(args, kc))
     res["server_python"] = args.server_python or sys.executable
+    res["compiled"] = compiled(args.server_python)
     res["event_loop"] = args.event_loop
     report(res)
 

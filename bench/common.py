@@ -48,6 +48,14 @@ def start_server(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop
     return proc, kc
 
 
+def compiled(python: str = "") -> bool:
+    """Whether the server's Python runs orlop's modules compiled by mypyc (setup.py), not stale
+    and not an ORLOP_PURE build: part of what a figure was measured with."""
+    out = subprocess.run([python or sys.executable, "-c", "import orlop; print(orlop.COMPILED)"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip() == "True"
+
+
 @contextlib.contextmanager
 def serving(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop.cli", "up"), python: str = "",
             stop_timeout: float = 30) -> Iterator[tuple[subprocess.Popen[bytes], str]]:

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 import bind  # noqa: E402
-from common import add_event_loop_option, report, serving, session  # noqa: E402
+from common import add_event_loop_option, compiled, report, serving, session  # noqa: E402
 
 # The server with the PV controller's resync off (see the docstring), as `python -c ... up`.
 NO_RESYNC = ("import runpy, sys; import orlop.controllers.pv.controller as c; c.RESYNC = 1e9; "
@@ -113,7 +113,8 @@ def main() -> None:
     with serving(tmp, "--runtime", "none", "--event-loop", args.event_loop, command=command, python="valgrind",
                  stop_timeout=300) as (proc, kc):
         res = asyncio.run(run(kc, proc.pid, args.n, args.m, args.concurrency, out))
-    report({"pairs": args.n, "dynamic_claims": args.m, "resync": args.resync, "event_loop": args.event_loop, **res})
+    report({"pairs": args.n, "dynamic_claims": args.m, "resync": args.resync, "event_loop": args.event_loop,
+            "compiled": compiled(), **res})
 
 
 if __name__ == "__main__":

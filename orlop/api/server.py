@@ -545,6 +545,15 @@ class ApiServer:
         grace = body.get("gracePeriodSeconds")
         if grace is None:
             grace = _int(q, "gracePeriodSeconds")
+        # Kubernetes decodes the body into typed fields (int64, types.UID, string, bool): another
+        # JSON type is a 400 there, before anything is done.
+        elif type(grace) is not int or not -(1 << 63) <= grace < 1 << 63:
+            raise bad_request(f"gracePeriodSeconds must be an int64: {grace!r}")
+        for name in ("uid", "resourceVersion"):
+            if not isinstance(pre.get(name), (str, type(None))):
+                raise bad_request(f"preconditions.{name} must be a string")
+        if not isinstance(orphan, (bool, type(None))):
+            raise bad_request("orphanDependents must be a boolean")
         dry = body.get("dryRun") or q.getall("dryRun", [])
         if not isinstance(dry, list) or any(d != "All" for d in dry):
             raise invalid("DeleteOptions", "", [Cause("FieldValueNotSupported",

@@ -14,7 +14,7 @@ from . import selectors
 from .resources import storage_resource
 
 if TYPE_CHECKING:
-    from ..registry.resources import Resource
+    from .resources import Resource
     from .core import ListOptions, Registry, WatchEvent
 
 

@@ -141,3 +141,34 @@ async def test_integer_query_parameters_beyond_int64_are_400_not_500(tmp_path) -
     finally:
         await client.close()
         await store.close()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"gracePeriodSeconds": 0.0}, "gracePeriodSeconds must be an int64: 0.0"),
+    ({"gracePeriodSeconds": True}, "gracePeriodSeconds must be an int64: True"),
+    ({"gracePeriodSeconds": 1 << 63}, f"gracePeriodSeconds must be an int64: {1 << 63}"),
+    ({"preconditions": {"uid": 5}}, "preconditions.uid must be a string"),
+    ({"preconditions": {"resourceVersion": ["1"]}}, "preconditions.resourceVersion must be a string"),
+    ({"orphanDependents": "yes"}, "orphanDependents must be a boolean"),
+])
+async def test_delete_options_of_the_wrong_json_type_are_400(tmp_path, options, message) -> None:
+    """Kubernetes decodes DeleteOptions into typed fields: another JSON type is a 400 (a fuzz run found
+    `gracePeriodSeconds: 0.0` answered 500 once the registry was compiled and checked its types)."""
+    client, store = await serve(str(tmp_path / "store.db"))
+    try:
+        headers = {"Authorization": "Bearer t"}
+        path = "/api/v1/namespaces/default/configmaps/c"
+        r = await client.post("/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "c"}},
+                              headers=headers)
+        assert r.status == 201
+        r = await client.delete(path, json=options, headers=headers)
+        body = await r.json()
+        assert (r.status, body["reason"], body["message"]) == (400, "BadRequest", message)
+        r = await client.get(path, headers=headers)
+        assert r.status == 200                                  # nothing was deleted
+        r = await client.delete(path, json={"gracePeriodSeconds": 0, "preconditions": {"uid": None}},
+                                headers=headers)
+        assert r.status == 200
+    finally:
+        await client.close()
+        await store.close()
