@@ -39,7 +39,8 @@ def start_server(tmp: str, *extra: str, command: tuple[str, ...] = ("-m", "orlop
     data = os.path.join(tmp, "data")
     log = open(os.path.join(tmp, "orlop.log"), "wb")  # noqa: SIM115 - the child's log
     proc = subprocess.Popen([python or sys.executable, *command, "--data-dir", data, "--port", str(port),
-                             *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                             *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            cwd=tmp)  # (from a source tree, `python -m` would import that tree's orlop)
     kc = os.path.join(data, "kubeconfig")
     deadline = time.time() + 30
     while time.time() < deadline and not os.path.exists(kc):
@@ -52,7 +53,7 @@ def compiled(python: str = "") -> bool:
     """Whether the server's Python runs orlop's modules compiled by mypyc (setup.py), not stale
     and not an ORLOP_PURE build: part of what a figure was measured with."""
     out = subprocess.run([python or sys.executable, "-c", "import orlop; print(orlop.COMPILED)"],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, cwd="/").stdout  # (as start_server: not here)
     return out.strip() == "True"
 
 

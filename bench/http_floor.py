@@ -88,7 +88,7 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(args.data_dir, args.port))
         return
-    with serving(tempfile.mkdtemp(prefix="orlop-bench-floor-"), command=(__file__, "--serve")) as (proc, kc):
+    with serving(tempfile.mkdtemp(prefix="orlop-bench-floor-"), command=(os.path.abspath(__file__), "--serve")) as (proc, kc):
         if proc.poll() is not None or not os.path.exists(kc):
             raise SystemExit("the bare server did not start")
         res: dict[str, Any] = {"pairs": args.n, "concurrency": args.concurrency, "cpus": os.cpu_count(),
