@@ -98,8 +98,9 @@ def extensions() -> list[Extension]:
     """mypyc's extensions, made (mypy and C generation, ~1 min) only when a build is asked for."""
     if not BUILDS & set(sys.argv[1:]):
         return []  # metadata only (egg_info, dist_info)
-    if os.environ.get("ORLOP_PURE", "") not in ("", "0") or not compiler_found():
-        if not compiler_found():
+    compiler = compiler_found()
+    if os.environ.get("ORLOP_PURE", "") not in ("", "0") or not compiler:
+        if not compiler:
             print("orlop: no C compiler found; installing pure Python (slower, README)", file=sys.stderr)
         remove_built(".")
         return []

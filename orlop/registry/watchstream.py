@@ -14,8 +14,8 @@ from . import selectors
 from .resources import storage_resource
 
 if TYPE_CHECKING:
-    from .resources import Resource
     from .core import ListOptions, Registry, WatchEvent
+    from .resources import Resource
 
 
 async def watch(reg: Registry, res: Resource, namespace: str | None, opts: ListOptions,
