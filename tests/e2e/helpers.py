@@ -53,3 +53,16 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_pod_ready(o: Any, ns: str | None, pod: str, timeout: int = 90) -> None:
+    """``kubectl wait --for=condition=Ready``; on a timeout the assertion carries ``kubectl describe pod``
+    (conditions, container states and the pod's events: FailedMount and the like say why), so a
+    failure seen once in CI can be understood from its log."""
+    where = ["-n", ns] if ns else []
+    cp = o.kubectl("wait", "--for=condition=Ready", f"pod/{pod}", *where, f"--timeout={timeout}s",
+                   timeout=timeout + 10, check=False)
+    if cp.returncode != 0:
+        desc = o.kubectl("describe", "pod", pod, *where, check=False, timeout=30)
+        raise AssertionError(f"pod {ns or 'default'}/{pod} not Ready within {timeout}s: {cp.stderr.strip()}\n"
+                             f"--- kubectl describe pod {pod}:\n{desc.stdout}{desc.stderr}")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import create_namespace, get_json, unique, wait_until
+from helpers import create_namespace, get_json, unique, wait_pod_ready, wait_until
 
 from orlop.node import block, mounts
 
@@ -66,7 +66,7 @@ def pod(name: str, claim_name: str) -> dict[str, Any]:
 
 def run_pod(o: Any, ns: str, name: str, claim_name: str) -> None:
     o.kubectl("create", "-n", ns, "-f", "-", input=dump(pod(name, claim_name)))
-    o.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", ns, "--timeout=60s", timeout=70)
+    wait_pod_ready(o, ns, name, 60)
 
 
 def df_kib(o: Any, ns: str, name: str) -> int:
@@ -205,7 +205,7 @@ def test_block_mode_claim_is_a_device_in_the_pod(orlop: Any, pool: tuple[str, st
         del c["volumeMounts"]
         c["volumeDevices"] = [{"name": "data", "devicePath": "/block/xvda"}]
         orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(p))
-        orlop.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", ns, "--timeout=60s", timeout=70)
+        wait_pod_ready(orlop, ns, name, 60)
         size = orlop.kubectl("exec", name, "-n", ns, "--", "blockdev", "--getsize64", "/block/xvda").stdout
         assert size.strip() == str(16 << 20)
         if name == "one":

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import Ceph, Orlop, _new_orlop, reap_containers
-from helpers import create_namespace, field_value, get_json, unique, wait_until
+from helpers import create_namespace, field_value, get_json, unique, wait_pod_ready, wait_until
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="Ceph daemons, rbd-fuse, loop devices and mounts need root")]
@@ -76,10 +76,6 @@ def image_size(ceph: Ceph, pool: str, image: str) -> int:
 
 def watchers(ceph: Ceph, pool: str, image: str) -> list[Any]:
     return list(json.loads(ceph.cluster.rbd("status", f"{pool}/{image}", "--format", "json")).get("watchers", []))
-
-
-def wait_ready(o: Orlop, ns: str, pod: str, timeout: int = 90) -> None:
-    o.kubectl("wait", "--for=condition=Ready", f"pod/{pod}", "-n", ns, f"--timeout={timeout}s", timeout=timeout + 10)
 
 
 def wait_bound(o: Orlop, ns: str, claim: str, timeout: float = 60) -> dict[str, Any]:
@@ -141,7 +137,7 @@ def test_seed002_inline_keyring_then_secret_then_static_pv_share_one_image(rbd: 
     try:
         # 实践一: inline rbd volume, key from the node's keyring file, formatted xfs on first use.
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(ours(manifest("seed002-rbd-pod-keyring.yaml"), ceph)))
-        wait_ready(o, ns, "rbd")
+        wait_pod_ready(o, ns, "rbd")
         assert "xfs" in sh(o, ns, "rbd", "grep ' /mnt/rbd ' /proc/mounts")
         sh(o, ns, "rbd", "echo written by rbd-keyring > /mnt/rbd/hello")
         assert watchers(ceph, "kube", "foo")
@@ -151,7 +147,7 @@ def test_seed002_inline_keyring_then_secret_then_static_pv_share_one_image(rbd: 
         # 实践二: the same image through a Secret (secretRef) — the file is still there.
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(ours(manifest("seed002-ceph-secret.yaml"), ceph)))
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(ours(manifest("seed002-rbd-pod-secret.yaml"), ceph)))
-        wait_ready(o, ns, "rbd")
+        wait_pod_ready(o, ns, "rbd")
         assert sh(o, ns, "rbd", "cat /mnt/rbd/hello") == "written by rbd-keyring\n"
         delete_pod(o, ns, "rbd")
 
@@ -162,7 +158,7 @@ def test_seed002_inline_keyring_then_secret_then_static_pv_share_one_image(rbd: 
         claim = wait_bound(o, ns, "pv-claim")
         assert claim["spec"]["volumeName"] == "pv-volume"
         o.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed002-pv-pod.yaml"))
-        wait_ready(o, ns, "pv-pod")
+        wait_pod_ready(o, ns, "pv-pod")
         assert sh(o, ns, "pv-pod", "cat /usr/share/nginx/html/hello") == "written by rbd-keyring\n"
         desc = o.kubectl("describe", "pv", "pv-volume").stdout
         assert "RBD (a Rados Block Device mount on the host that shares a pod's lifetime)" in desc
@@ -204,14 +200,14 @@ def test_seed002_statefulset_web_binds_its_claims_to_the_premade_rbd_pvs(rbd: tu
             o.kubectl("create", "-f", "-", input=dump(ours(manifest(name), ceph)))
         o.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed002-statefulset-web.yaml"))
         for i in (0, 1):
-            wait_ready(o, ns, f"web-{i}", 120)
+            wait_pod_ready(o, ns, f"web-{i}", 120)
         volumes = {wait_bound(o, ns, f"www-web-{i}")["spec"]["volumeName"] for i in (0, 1)}
         assert volumes == {"pv-www-1", "pv-www-2"}
         sh(o, ns, "web-0", "echo hello rbd > /usr/share/nginx/html/index.html")
         old = get_json(o, "pod", "web-0", "-n", ns)["metadata"]["uid"]
         o.kubectl("delete", "pod", "web-0", "-n", ns, "--grace-period=1", "--timeout=90s", timeout=100)
         wait_until(lambda: get_json(o, "pod", "web-0", "-n", ns)["metadata"]["uid"] != old, 60, "web-0 to come back")
-        wait_ready(o, ns, "web-0", 120)
+        wait_pod_ready(o, ns, "web-0", 120)
         assert sh(o, ns, "web-0", "cat /usr/share/nginx/html/index.html") == "hello rbd\n"
     finally:
         o.kubectl("delete", "namespace", ns, "--timeout=180s", timeout=190, check=False)
@@ -235,13 +231,13 @@ def test_seed004_second_pod_reads_what_the_first_wrote(rbd: tuple[Orlop, Ceph]) 
         o.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed004-ceph-claim.yaml"))
         assert wait_bound(o, ns, "ceph-claim")["spec"]["volumeName"] == "ceph-pv"
         o.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed004-ceph-pod1.yaml"))
-        wait_ready(o, ns, "ceph-pod1")
+        wait_pod_ready(o, ns, "ceph-pod1")
         mounts = sh(o, ns, "ceph-pod1", "grep ' /usr/share/busybox ' /proc/mounts")
         assert " ext4 " in mounts                          # "kubelet formats a blank image as ext4"
         sh(o, ns, "ceph-pod1", "echo 'Ceph RBD test' > /usr/share/busybox/rbd-test.txt; sync")
         delete_pod(o, ns, "ceph-pod1")
         o.kubectl("create", "-n", ns, "-f", os.path.join(MANIFESTS, "seed004-ceph-pod2.yaml"))
-        wait_ready(o, ns, "ceph-pod2")
+        wait_pod_ready(o, ns, "ceph-pod2")
         assert sh(o, ns, "ceph-pod2", "cat /usr/share/busybox/rbd-test.txt") == "Ceph RBD test\n"
         delete_pod(o, ns, "ceph-pod2")
         # Recycle on an rbd PV: Kubernetes has no recycler for rbd, so the PV fails and says why.
@@ -361,7 +357,7 @@ def test_statefulset_claims_on_rbd_keep_data_and_survive_scale_down(rbd: tuple[O
     o.kubectl("create", "-n", ns, "-f", "-", input=dump(sts))
     try:
         for i in (0, 1):
-            wait_ready(o, ns, f"web-{i}", 120)
+            wait_pod_ready(o, ns, f"web-{i}", 120)
             sh(o, ns, f"web-{i}", f"echo hello web-{i} > /usr/share/nginx/html/index.html")
         uids = {i: get_json(o, "pvc", f"www-web-{i}", "-n", ns)["metadata"]["uid"] for i in (0, 1)}
         for uid in uids.values():
@@ -369,7 +365,7 @@ def test_statefulset_claims_on_rbd_keep_data_and_survive_scale_down(rbd: tuple[O
         old = get_json(o, "pod", "web-0", "-n", ns)["metadata"]["uid"]
         o.kubectl("delete", "pod", "web-0", "-n", ns, "--grace-period=1", "--timeout=90s", timeout=100)
         wait_until(lambda: get_json(o, "pod", "web-0", "-n", ns)["metadata"]["uid"] != old, 60, "web-0 to come back")
-        wait_ready(o, ns, "web-0", 120)
+        wait_pod_ready(o, ns, "web-0", 120)
         assert sh(o, ns, "web-0", "cat /usr/share/nginx/html/index.html") == "hello web-0\n"
         o.kubectl("scale", "statefulset", "web", "-n", ns, "--replicas=1")
         wait_until(lambda: o.kubectl("get", "pod", "web-1", "-n", ns, check=False).returncode != 0, 90,
@@ -404,7 +400,7 @@ def test_a_mounted_rbd_claim_grows(rbd: tuple[Orlop, Ceph]) -> None:
     pod["spec"]["terminationGracePeriodSeconds"] = 1
     try:
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
-        wait_ready(o, ns, "ceph-pod1")
+        wait_pod_ready(o, ns, "ceph-pod1")
         sh(o, ns, "ceph-pod1", "echo before > /usr/share/busybox/f")
         o.kubectl("patch", "pvc", "data", "-n", ns, "-p", '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}')
         wait_until(lambda: image_size(ceph, "tenx-pool", image) == 2 * GiB, 60, "the image to grow to 2 GiB")
@@ -424,7 +420,7 @@ def test_a_mounted_rbd_claim_grows(rbd: tuple[Orlop, Ceph]) -> None:
             assert "FileSystemResizePending" in conds, (conds, events(o, ns, "data"))
             delete_pod(o, ns, "ceph-pod1")
             o.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
-            wait_ready(o, ns, "ceph-pod1")
+            wait_pod_ready(o, ns, "ceph-pod1")
             wait_until(done, 60, "the claim's capacity to become 2Gi")
         assert df_kib() > 1_900_000
         assert sh(o, ns, "ceph-pod1", "cat /usr/share/busybox/f") == "before\n"
@@ -452,7 +448,7 @@ def test_a_snapshot_of_an_rbd_claim_restores_into_a_new_claim(rbd: tuple[Orlop, 
     pod["spec"]["terminationGracePeriodSeconds"] = 1
     try:
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
-        wait_ready(o, ns, "ceph-pod1")
+        wait_pod_ready(o, ns, "ceph-pod1")
         sh(o, ns, "ceph-pod1", "echo at snapshot time > /usr/share/busybox/f; sync")
         o.kubectl("create", "-n", ns, "-f", "-", input=dump({
             "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "snap"},
@@ -471,7 +467,7 @@ def test_a_snapshot_of_an_rbd_claim_restores_into_a_new_claim(rbd: tuple[Orlop, 
         reader["metadata"]["name"] = "reader"
         reader["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = "restored"
         o.kubectl("create", "-n", ns, "-f", "-", input=dump(reader))
-        wait_ready(o, ns, "reader")
+        wait_pod_ready(o, ns, "reader")
         assert sh(o, ns, "reader", "cat /usr/share/busybox/f") == "at snapshot time\n"
 
         # Scheduled backups (seed 000's 定时备份) on the RBD class: taken as RBD snapshots, pruned to keep.

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import create_namespace, get_json, parse_table, unique, wait_until
+from helpers import create_namespace, get_json, parse_table, unique, wait_pod_ready, wait_until
 
 V1 = "snapshot.storage.k8s.io/v1"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices, mounts and the process runtime need root")
@@ -99,7 +99,7 @@ def ready(o: Any, ns: str, name: str, timeout: float = 60) -> dict[str, Any]:
 
 def run_pod(o: Any, ns: str, name: str, claim_name: str) -> None:
     o.kubectl("create", "-n", ns, "-f", "-", input=dump(pod(name, claim_name)))
-    o.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", ns, "--timeout=60s", timeout=70)
+    wait_pod_ready(o, ns, name, 60)
 
 
 def test_kinds_columns_and_errors(orlop: Any, ns: str) -> None:

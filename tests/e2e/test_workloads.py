@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import reap_containers
-from helpers import create_namespace, get_json, unique, wait_until
+from helpers import create_namespace, get_json, unique, wait_pod_ready, wait_until
 
 MANIFESTS = os.path.join(os.path.dirname(__file__), "manifests")
 
@@ -95,7 +95,7 @@ def test_seed004_one_pod_writes_another_reads(orlop: Any) -> None:
     create_namespace(orlop, ns)
     orlop.kubectl("create", "-n", ns, "-f", "-", input=manifest("seed004-ceph-claim.yaml"))
     orlop.kubectl("create", "-n", ns, "-f", "-", input=manifest("seed004-ceph-pod1.yaml"))
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/ceph-pod1", "-n", ns, "--timeout=90s", timeout=100)
+    wait_pod_ready(orlop, ns, "ceph-pod1", 90)
     orlop.kubectl("exec", "ceph-pod1", "-n", ns, "--", "sh", "-c",
                   "echo 'Hello World' > /usr/share/busybox/hello-ceph.txt")
     kinds = [e["reason"] for e in events(orlop, ns, "ceph-pod1")]
@@ -104,7 +104,7 @@ def test_seed004_one_pod_writes_another_reads(orlop: Any) -> None:
     orlop.kubectl("delete", "pod", "ceph-pod1", "-n", ns, "--timeout=60s", timeout=90)
     assert orlop.kubectl("get", "pod", "ceph-pod1", "-n", ns, check=False).returncode == 1
     orlop.kubectl("create", "-n", ns, "-f", "-", input=manifest("seed004-ceph-pod2.yaml"))
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/ceph-pod2", "-n", ns, "--timeout=90s", timeout=100)
+    wait_pod_ready(orlop, ns, "ceph-pod2", 90)
     out = orlop.kubectl("exec", "ceph-pod2", "-n", ns, "--", "cat", "/usr/share/busybox/hello-ceph.txt")
     assert out.stdout == "Hello World\n"
     # Nothing of ceph-pod1 stays mounted on the machine.
@@ -122,7 +122,7 @@ def test_exec_exit_code_stdin_and_logs(orlop: Any) -> None:
                                                             "exec sleep 100000"],
                                     "env": [{"name": "GREETING", "value": "hi there"}]}]}}
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/shell", "-n", ns, "--timeout=90s", timeout=100)
+    wait_pod_ready(orlop, ns, "shell", 90)
     cp = orlop.kubectl("exec", "shell", "-n", ns, "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
     assert (cp.returncode, cp.stdout) == (3, "out\n")
     assert "err\n" in cp.stderr and "command terminated with exit code 3" in cp.stderr
@@ -155,8 +155,7 @@ def test_readonly_claim_mount_rejects_writes(orlop: Any, tmp_path: Any) -> None:
     orlop.kubectl("create", "-f", "-", input=dump(pv))
     orlop.kubectl("create", "-n", ns, "-f", "-", input=manifest("seed000-task-pv-claim.yaml"))
     orlop.kubectl("create", "-n", ns, "-f", "-", input=manifest("seed000-task-pv-pod-readonly.yaml"))
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/task-pv-pod-readonly", "-n", ns, "--timeout=90s",
-                  timeout=100)
+    wait_pod_ready(orlop, ns, "task-pv-pod-readonly", 90)
     out = orlop.kubectl("exec", "task-pv-pod-readonly", "-n", ns, "--", "cat", "/usr/share/nginx/html/index.html")
     assert out.stdout == "from the host\n"
     cp = orlop.kubectl("exec", "task-pv-pod-readonly", "-n", ns, "--", "sh", "-c",
@@ -214,7 +213,7 @@ def test_rwo_volume_on_two_nodes_is_a_multi_attach_error(orlop: Any, second_agen
 
     orlop.kubectl("create", "-f", "-", input=dump(pv))
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pvc, user("a", first)))
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/a", "-n", ns, "--timeout=90s", timeout=100)
+    wait_pod_ready(orlop, ns, "a", 90)
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(user("b", second_agent)))
     wait_until(lambda: any(e["reason"] == "FailedAttachVolume" for e in events(orlop, ns, "b")), 60,
                "the Multi-Attach event")
@@ -225,7 +224,7 @@ def test_rwo_volume_on_two_nodes_is_a_multi_attach_error(orlop: Any, second_agen
     assert b["spec"]["nodeName"] == second_agent and b["status"]["phase"] == "Pending"
     # Once a is gone, b attaches on the second node and runs.
     orlop.kubectl("delete", "pod", "a", "-n", ns, "--timeout=60s", timeout=90)
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/b", "-n", ns, "--timeout=90s", timeout=100)
+    wait_pod_ready(orlop, ns, "b", 90)
     orlop.kubectl("delete", "namespace", ns, "--timeout=90s", timeout=100)
     orlop.kubectl("delete", "pv", pv_name)
 
@@ -306,7 +305,7 @@ def test_wait_for_first_consumer_claim_is_provisioned_on_the_pods_node(orlop: An
                                     "volumeMounts": [{"name": "d", "mountPath": "/data"}]}],
                     "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "late"}}]}}
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/consumer", "-n", ns, "--timeout=90s", timeout=100)
+    wait_pod_ready(orlop, ns, "consumer", 90)
     node = get_json(orlop, "pod", "consumer", "-n", ns)["spec"]["nodeName"]
     got = get_json(orlop, "pvc", "late", "-n", ns)
     assert got["status"]["phase"] == "Bound"
@@ -348,7 +347,7 @@ def test_orlop_restart_adopts_running_pods(fresh_orlop: Any) -> None:
            "spec": {"containers": [{"name": "c", "image": "busybox",
                                     "command": ["sh", "-c", "echo started; exec sleep 100000"]}]}}
     o.kubectl("create", "-f", "-", input=dump(pod))
-    o.kubectl("wait", "--for=condition=Ready", "pod/survivor", "--timeout=90s", timeout=100)
+    wait_pod_ready(o, None, "survivor", 90)
     o.kubectl("exec", "survivor", "--", "sh", "-c", "echo before > /tmp/marker")
     before = get_json(o, "pod", "survivor")
     o.stop(signal.SIGKILL)
@@ -372,7 +371,7 @@ def test_python_client_stream_exec(orlop: Any) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shell"},
            "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
     orlop.kubectl("create", "-n", ns, "-f", "-", input=dump(pod))
-    orlop.kubectl("wait", "--for=condition=Ready", "pod/shell", "-n", ns, "--timeout=90s", timeout=100)
+    wait_pod_ready(orlop, ns, "shell", 90)
     api = config.new_client_from_config(config_file=orlop.kubeconfig)
     core = client.CoreV1Api(api)
     out = stream(core.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "echo hi from $(hostname)"],
