@@ -48,6 +48,7 @@ COMPILED = [
     "orlop/registry/selectors.py",
     "orlop/registry/warnings.py",
     "orlop/jsonobj.py",
+    "orlop/registry/validation.py",
 ]
 GROUP = "orlop._compiled"  # the group's shared library: orlop/_compiled__mypyc.*.so
 MANIFEST = os.path.join("orlop", "compiled.json")

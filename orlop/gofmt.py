@@ -11,6 +11,12 @@ import math
 from decimal import Decimal
 
 
+class GoRaw(str):
+    """A value already rendered the way Go's ``%#v`` / ``String()`` would print it.
+
+    (Here, not in validation.py: a compiled module cannot subclass ``str``.)"""
+
+
 def go_quote(s: str) -> str:
     """Go's strconv.Quote (``%q``): how Kubernetes quotes values in its messages."""
     out = ['"']

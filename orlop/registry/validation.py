@@ -15,10 +15,17 @@ and, when present, are the only causes ``validate`` returns.
 Objects are expected after ``defaults.apply_defaults`` (and, for updates, after the
 caller has carried over what the strategy copies: status, uid, creationTimestamp).
 Namespace presence rules are the caller's.
+
+This module is compiled (setup.py), and compiled code enforces annotations at run time: a
+``dict`` parameter handed ``null`` raises TypeError.  So every parameter that can receive
+client JSON is annotated ``Any`` and read through ``Ctx``; tests/unit/test_validation.py
+gives every field the kind's OpenAPI schema knows a value of each wrong JSON type to hold
+that.
 """
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import json
 import posixpath
@@ -33,7 +40,7 @@ import orjson
 from orlop.errors import Cause
 from orlop.quantity import ParsedQuantity, parse_quantity_full
 
-from ..gofmt import go_float, go_quote
+from ..gofmt import GoRaw, go_float, go_quote
 
 __all__ = [
     "decode_error_message",
@@ -55,10 +62,6 @@ TOO_LONG = "FieldValueTooLong"
 TOO_MANY = "FieldValueTooMany"
 NOT_FOUND = "FieldValueNotFound"
 TYPE_INVALID = "FieldValueTypeInvalid"
-
-
-class GoRaw(str):
-    """A value already rendered the way Go's ``%#v`` / ``String()`` would print it."""
 
 
 def gov(value: Any) -> str:
@@ -173,11 +176,11 @@ def _memo(fn: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
     cached = lru_cache(maxsize=8192)(lambda value: tuple(fn(value)))
 
     @wraps(fn)
-    def check(value: str) -> list[str]:
-        if type(value) is str:
+    def remembered(value: str) -> list[str]:     # (not named "check": compiled, that name would
+        if type(value) is str:                    # replace the module's check() as seen from Python)
             return list(cached(value))
         return fn(value)
-    return check
+    return remembered
 
 
 def _json_copy(v: Any) -> Any:
@@ -502,7 +505,9 @@ class Ctx:
     def has(self, parent: Any, name: str) -> bool:
         return (parent.get(name) if isinstance(parent, dict) else None) is not None
 
-    def str(self, parent: Any, name: str, ppath: str) -> str:
+    # (From here on the class's own ``str``/``int``/``bool`` shadow the builtins for mypy, which
+    # compiles this module: annotations name them as ``builtins.*``.)
+    def str(self, parent: Any, name: builtins.str, ppath: builtins.str) -> builtins.str:
         v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None:
             return ""
@@ -511,14 +516,14 @@ class Ctx:
         self._bad(child(ppath, name), v, "string")
         return ""
 
-    def ostr(self, parent: Any, name: str, ppath: str) -> str | None:
+    def ostr(self, parent: Any, name: builtins.str, ppath: builtins.str) -> builtins.str | None:
         v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None or isinstance(v, str):
             return v
         self._bad(child(ppath, name), v, "string")
         return None
 
-    def int(self, parent: Any, name: str, ppath: str) -> int | None:
+    def int(self, parent: Any, name: builtins.str, ppath: builtins.str) -> builtins.int | None:
         v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None:
             return None
@@ -528,18 +533,18 @@ class Ctx:
         self._bad(child(ppath, name), v, "integer")
         return None
 
-    def bool(self, parent: Any, name: str, ppath: str) -> bool | None:
+    def bool(self, parent: Any, name: builtins.str, ppath: builtins.str) -> builtins.bool | None:
         v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None or isinstance(v, bool):
             return v
         self._bad(child(ppath, name), v, "boolean")
         return None
 
-    def smap(self, parent: Any, name: str, ppath: str) -> dict[str, str]:
+    def smap(self, parent: Any, name: builtins.str, ppath: builtins.str) -> dict[builtins.str, builtins.str]:
         m = self.obj(parent, name, ppath)
         if not m:
             return {}
-        out: dict[str, str] = {}
+        out: dict[builtins.str, builtins.str] = {}
         path = child(ppath, name)
         for k, v in m.items():
             if isinstance(v, str):
@@ -548,7 +553,7 @@ class Ctx:
                 self._bad(key(path, k), v, "string")
         return out
 
-    def slist(self, parent: Any, name: str, ppath: str) -> list[str]:
+    def slist(self, parent: Any, name: builtins.str, ppath: builtins.str) -> list[builtins.str]:
         out = []
         for i, v in enumerate(self.arr(parent, name, ppath)):
             if isinstance(v, str):
@@ -557,7 +562,8 @@ class Ctx:
                 self._bad(index(child(ppath, name), i), v, "string")
         return out
 
-    def dlist(self, parent: Any, name: str, ppath: str) -> list[tuple[int, JSON, str]]:
+    def dlist(self, parent: Any, name: builtins.str,
+              ppath: builtins.str) -> list[tuple[builtins.int, JSON, builtins.str]]:
         """(index, item, item path) for the object items of a list."""
         path = child(ppath, name)
         out = []
@@ -570,7 +576,7 @@ class Ctx:
                 out.append((i, {}, p))
         return out
 
-    def qty(self, v: Any, path: str) -> ParsedQuantity | None:
+    def qty(self, v: Any, path: builtins.str) -> ParsedQuantity | None:
         if v is None:
             return None
         try:
@@ -580,12 +586,12 @@ class Ctx:
             self.decode_msgs.append(str(e))
             return None
 
-    def qmap(self, parent: Any, name: str, ppath: str) -> dict[str, ParsedQuantity] | None:
+    def qmap(self, parent: Any, name: builtins.str, ppath: builtins.str) -> dict[builtins.str, ParsedQuantity] | None:
         """A ResourceList; None when absent (Go nil)."""
         m = self.obj(parent, name, ppath)
         if m is None:
             return None
-        out: dict[str, ParsedQuantity] = {}
+        out: dict[builtins.str, ParsedQuantity] = {}
         for k, v in m.items():
             if v is None:
                 continue
@@ -595,7 +601,7 @@ class Ctx:
                 self.qty(v, key(child(ppath, name), k))
         return out
 
-    def intstr(self, parent: Any, name: str, ppath: str) -> int | str | None:
+    def intstr(self, parent: Any, name: builtins.str, ppath: builtins.str) -> builtins.int | builtins.str | None:
         v = parent.get(name) if isinstance(parent, dict) else None  # _get, inlined (hot)
         if v is None or isinstance(v, str):
             return v
@@ -604,7 +610,7 @@ class Ctx:
         self._bad(child(ppath, name), v, "integer or string")
         return None
 
-    def b64(self, v: Any, path: str) -> bytes | None:
+    def b64(self, v: Any, path: builtins.str) -> bytes | None:
         if not isinstance(v, str):
             if v is not None:
                 self._bad(path, v, "string")
@@ -779,7 +785,7 @@ _MetaBody = tuple[list[Cause], list[Cause], list[Cause]]
 _NO_CAUSES: list[Cause] = []   # shared, never modified: callers only read (``errs += part``)
 
 
-def _meta_body(c: Ctx, meta: JSON | None) -> _MetaBody:
+def _meta_body(c: Ctx, meta: Any) -> _MetaBody:
     """What ValidateObjectMeta and ValidateObjectMetaUpdate both check, read in their order
     (labels, annotations, owner references, finalizers): (label/annotation/owner-reference
     errors, finalizer-name errors, non-standard-finalizer errors).
@@ -1109,7 +1115,7 @@ def validate_resource_requirements(c: Ctx, res: Any, path: str, claim_names: set
 
 # ============================================================================ node selectors
 
-def validate_node_selector_requirement(c: Ctx, rq: JSON, path: str, allow_invalid_value: bool = False) -> list[Cause]:
+def validate_node_selector_requirement(c: Ctx, rq: Any, path: str, allow_invalid_value: bool = False) -> list[Cause]:
     errs: list[Cause] = []
     op = c.str(rq, "operator", path)
     values = c.slist(rq, "values", path)
@@ -1132,7 +1138,7 @@ def validate_node_selector_requirement(c: Ctx, rq: JSON, path: str, allow_invali
     return errs
 
 
-def validate_node_selector_term(c: Ctx, term: JSON, path: str, allow_invalid_value: bool = False) -> list[Cause]:
+def validate_node_selector_term(c: Ctx, term: Any, path: str, allow_invalid_value: bool = False) -> list[Cause]:
     errs: list[Cause] = []
     for _, rq, rp in c.dlist(term, "matchExpressions", path):
         errs += validate_node_selector_requirement(c, rq, rp, allow_invalid_value)
@@ -1154,7 +1160,7 @@ def validate_node_selector_term(c: Ctx, term: JSON, path: str, allow_invalid_val
     return errs
 
 
-def validate_node_selector(c: Ctx, ns: JSON, path: str, allow_invalid_value: bool = False) -> list[Cause]:
+def validate_node_selector(c: Ctx, ns: Any, path: str, allow_invalid_value: bool = False) -> list[Cause]:
     terms_path = child(path, "nodeSelectorTerms")
     terms = c.dlist(ns, "nodeSelectorTerms", path)
     if not terms:
@@ -1198,7 +1204,7 @@ def _local_non_reserved_path(target: str, path: str) -> list[Cause]:
     return errs
 
 
-def _host_path(c: Ctx, hp: JSON, path: str) -> list[Cause]:
+def _host_path(c: Ctx, hp: Any, path: str) -> list[Cause]:
     p = c.str(hp, "path", path)
     if not p:
         return [required(child(path, "path"))]
@@ -1209,18 +1215,18 @@ def _host_path(c: Ctx, hp: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _req_str(c: Ctx, src: JSON, path: str, *names: str) -> list[Cause]:
+def _req_str(c: Ctx, src: Any, path: str, *names: str) -> list[Cause]:
     return [required(child(path, n)) for n in names if not c.str(src, n, path)]
 
 
-def _partition(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _partition(c: Ctx, src: Any, path: str) -> list[Cause]:
     part = c.int(src, "partition", path)
     if part is not None and not 0 <= part <= 255:
         return [invalid(child(path, "partition"), part, "must be between 1 and 255, inclusive")]
     return []
 
 
-def _iscsi(c: Ctx, src: JSON, path: str, pv_name: str | None) -> list[Cause]:
+def _iscsi(c: Ctx, src: Any, path: str, pv_name: str | None) -> list[Cause]:
     errs = _req_str(c, src, path, "targetPortal")
     portal = c.str(src, "targetPortal", path)
     initiator = c.ostr(src, "initiatorName", path)
@@ -1257,7 +1263,7 @@ def _iscsi(c: Ctx, src: JSON, path: str, pv_name: str | None) -> list[Cause]:
     return errs
 
 
-def _fc(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _fc(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = []
     wwns = c.slist(src, "targetWWNs", path)
     wwids = c.slist(src, "wwids", path)
@@ -1274,7 +1280,7 @@ def _fc(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _nfs(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _nfs(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = _req_str(c, src, path, "server", "path")
     p = c.str(src, "path", path)
     if not p.startswith("/"):
@@ -1282,7 +1288,7 @@ def _nfs(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _glusterfs(c: Ctx, src: JSON, path: str, pv: bool) -> list[Cause]:
+def _glusterfs(c: Ctx, src: Any, path: str, pv: bool) -> list[Cause]:
     errs = _req_str(c, src, path, "endpoints", "path")
     if pv:
         ns = c.ostr(src, "endpointsNamespace", path)
@@ -1295,7 +1301,7 @@ def _glusterfs(c: Ctx, src: JSON, path: str, pv: bool) -> list[Cause]:
     return errs
 
 
-def _flocker(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _flocker(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = []
     name = c.str(src, "datasetName", path)
     uuid = c.str(src, "datasetUUID", path)
@@ -1308,7 +1314,7 @@ def _flocker(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _rbd(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _rbd(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = []
     if not c.slist(src, "monitors", path):
         errs.append(required(child(path, "monitors")))
@@ -1317,7 +1323,7 @@ def _rbd(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _cinder(c: Ctx, src: JSON, path: str, pv: bool) -> list[Cause]:
+def _cinder(c: Ctx, src: Any, path: str, pv: bool) -> list[Cause]:
     errs = _req_str(c, src, path, "volumeID")
     sref = c.obj(src, "secretRef", path)
     if sref is not None:
@@ -1329,11 +1335,11 @@ def _cinder(c: Ctx, src: JSON, path: str, pv: bool) -> list[Cause]:
     return errs
 
 
-def _cephfs(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _cephfs(c: Ctx, src: Any, path: str) -> list[Cause]:
     return [] if c.slist(src, "monitors", path) else [required(child(path, "monitors"))]
 
 
-def _flex(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _flex(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = _req_str(c, src, path, "driver")
     for k in c.smap(src, "options", path):
         ns = k.split("/", 1)[0] if "/" in k else k
@@ -1343,7 +1349,7 @@ def _flex(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _azure_file(c: Ctx, src: JSON, path: str, pv: bool) -> list[Cause]:
+def _azure_file(c: Ctx, src: Any, path: str, pv: bool) -> list[Cause]:
     errs = _req_str(c, src, path, "secretName", "shareName")
     if pv:
         ns = c.ostr(src, "secretNamespace", path)
@@ -1352,7 +1358,7 @@ def _azure_file(c: Ctx, src: JSON, path: str, pv: bool) -> list[Cause]:
     return errs
 
 
-def _azure_disk(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _azure_disk(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = []
     if not c.str(src, "diskName", path):
         errs.append(required(child(path, "diskName")))
@@ -1374,7 +1380,7 @@ def _azure_disk(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _quobyte(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _quobyte(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = []
     registry = c.str(src, "registry", path)
     if not registry:
@@ -1392,7 +1398,7 @@ def _quobyte(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _storageos(c: Ctx, src: JSON, path: str, pv: bool) -> list[Cause]:
+def _storageos(c: Ctx, src: Any, path: str, pv: bool) -> list[Cause]:
     errs = []
     vn = c.str(src, "volumeName", path)
     if not vn:
@@ -1422,7 +1428,7 @@ def validate_csi_driver_name(name: str, path: str) -> list[Cause]:
     return errs
 
 
-def _pv_secret_ref(c: Ctx, ref: JSON, path: str) -> list[Cause]:
+def _pv_secret_ref(c: Ctx, ref: Any, path: str) -> list[Cause]:
     errs = []
     name = c.str(ref, "name", path)
     if not name:
@@ -1437,7 +1443,7 @@ def _pv_secret_ref(c: Ctx, ref: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _csi_pv(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _csi_pv(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = validate_csi_driver_name(c.str(src, "driver", path), child(path, "driver"))
     if not c.str(src, "volumeHandle", path):
         errs.append(required(child(path, "volumeHandle")))
@@ -1449,7 +1455,7 @@ def _csi_pv(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _csi_inline(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _csi_inline(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = validate_csi_driver_name(c.str(src, "driver", path), child(path, "driver"))
     ref = c.obj(src, "nodePublishSecretRef", path)
     if ref is not None:
@@ -1462,21 +1468,21 @@ def _csi_inline(c: Ctx, src: JSON, path: str) -> list[Cause]:
 
 
 def _simple_required(*names: str) -> Callable[[Ctx, JSON, str], list[Cause]]:
-    def check(c: Ctx, src: JSON, path: str) -> list[Cause]:
+    def required_fields(c: Ctx, src: Any, path: str) -> list[Cause]:
         return _req_str(c, src, path, *names)
-    return check
+    return required_fields
 
 
-def _gce_pd(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _gce_pd(c: Ctx, src: Any, path: str) -> list[Cause]:
     path = path.rsplit(".", 1)[0] + ".persistentDisk"  # Kubernetes reports these under "persistentDisk"
     return _req_str(c, src, path, "pdName") + _partition(c, src, path)
 
 
-def _aws_ebs(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _aws_ebs(c: Ctx, src: Any, path: str) -> list[Cause]:
     return _req_str(c, src, path, "volumeID") + _partition(c, src, path)
 
 
-def _local(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _local(c: Ctx, src: Any, path: str) -> list[Cause]:
     p = c.str(src, "path", path)
     if not p:
         return [required(child(path, "path"))]
@@ -1619,7 +1625,7 @@ def validate_pv_spec(c: Ctx, spec: Any, pv_name: str, path: str = "spec") -> lis
     return errs
 
 
-def _data_source(c: Ctx, ds: JSON, path: str, with_namespace: bool) -> list[Cause]:
+def _data_source(c: Ctx, ds: Any, path: str, with_namespace: bool) -> list[Cause]:
     errs = []
     if not c.str(ds, "name", path):
         errs.append(required(child(path, "name")))
@@ -1683,7 +1689,7 @@ def validate_pvc_spec(c: Ctx, spec: Any, path: str = "spec") -> list[Cause]:
     return errs
 
 
-def validate_pvc_template(c: Ctx, tmpl: JSON, path: str) -> list[Cause]:
+def validate_pvc_template(c: Ctx, tmpl: Any, path: str) -> list[Cause]:
     mp = child(path, "metadata")
     meta = c.obj(tmpl, "metadata", path)
     errs = validate_annotations(c.smap(meta, "annotations", mp), child(mp, "annotations"))
@@ -1698,7 +1704,7 @@ def validate_pvc_template(c: Ctx, tmpl: JSON, path: str) -> list[Cause]:
 
 # ============================================================================ pods
 
-def _key_to_path(c: Ctx, kp: JSON, path: str) -> list[Cause]:
+def _key_to_path(c: Ctx, kp: Any, path: str) -> list[Cause]:
     errs = []
     if not c.str(kp, "key", path):
         errs.append(required(child(path, "key")))
@@ -1712,21 +1718,21 @@ def _key_to_path(c: Ctx, kp: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _default_mode(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _default_mode(c: Ctx, src: Any, path: str) -> list[Cause]:
     mode = c.int(src, "defaultMode", path)
     if mode is not None and not 0 <= mode <= 0o777:
         return [invalid(child(path, "defaultMode"), mode, _FILE_MODE_ERR)]
     return []
 
 
-def _secret_vol(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _secret_vol(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = _req_str(c, src, path, "secretName") + _default_mode(c, src, path)
     for _, kp, ip in c.dlist(src, "items", path):
         errs += _key_to_path(c, kp, ip)
     return errs
 
 
-def _configmap_vol(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _configmap_vol(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = _req_str(c, src, path, "name") + _default_mode(c, src, path)
     for _, kp, ip in c.dlist(src, "items", path):
         errs += _key_to_path(c, kp, ip)
@@ -1745,7 +1751,7 @@ _RESOURCE_FIELD_PATHS = ["limits.cpu", "limits.ephemeral-storage", "limits.memor
                          "requests.ephemeral-storage", "requests.memory"]
 
 
-def _object_field_selector(c: Ctx, fs: JSON, allowed: list[str], path: str) -> list[Cause]:
+def _object_field_selector(c: Ctx, fs: Any, allowed: list[str], path: str) -> list[Cause]:
     if not c.str(fs, "apiVersion", path):
         return [required(child(path, "apiVersion"))]
     fp = c.str(fs, "fieldPath", path)
@@ -1770,7 +1776,7 @@ _DIVISOR_CPU = {"1m", "1"}
 _DIVISOR_BYTES = {"1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"}
 
 
-def _resource_field_selector(c: Ctx, fs: JSON, path: str, volume: bool) -> list[Cause]:
+def _resource_field_selector(c: Ctx, fs: Any, path: str, volume: bool) -> list[Cause]:
     errs = []
     resource = c.str(fs, "resource", path)
     if volume and not c.str(fs, "containerName", path):
@@ -1794,7 +1800,7 @@ def _resource_field_selector(c: Ctx, fs: JSON, path: str, volume: bool) -> list[
     return errs
 
 
-def _downward_file(c: Ctx, f: JSON, path: str, item_path: str) -> list[Cause]:
+def _downward_file(c: Ctx, f: Any, path: str, item_path: str) -> list[Cause]:
     errs = []
     p = c.str(f, "path", item_path)
     if not p:
@@ -1816,14 +1822,14 @@ def _downward_file(c: Ctx, f: JSON, path: str, item_path: str) -> list[Cause]:
     return errs
 
 
-def _downward_vol(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _downward_vol(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = _default_mode(c, src, path)
     for _, f, ip in c.dlist(src, "items", path):
         errs += _downward_file(c, f, path, ip)
     return errs
 
 
-def _projected_vol(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _projected_vol(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = _default_mode(c, src, path)
     seen: set[str] = set()
     for _, s, sp in c.dlist(src, "sources", path):
@@ -1881,7 +1887,7 @@ def _projected_vol(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _ephemeral_vol(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _ephemeral_vol(c: Ctx, src: Any, path: str) -> list[Cause]:
     tmpl = c.obj(src, "volumeClaimTemplate", path)
     if tmpl is None:
         return [required(child(path, "volumeClaimTemplate"))]
@@ -1896,14 +1902,14 @@ def _pull_policy(c: Ctx, value: str, path: str) -> list[Cause]:
     return [not_supported(path, value, ["Always", "IfNotPresent", "Never"])]
 
 
-def _image_vol(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _image_vol(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = []
     if not c.str(src, "reference", path):
         errs.append(required(child(path, "reference")))
     return errs + _pull_policy(c, c.str(src, "pullPolicy", path), child(path, "pullPolicy"))
 
 
-def _empty_dir(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _empty_dir(c: Ctx, src: Any, path: str) -> list[Cause]:
     q = c.qty(c._get(src, "sizeLimit"), child(path, "sizeLimit"))
     c.str(src, "medium", path)
     if q is not None and q.value < 0:
@@ -1911,7 +1917,7 @@ def _empty_dir(c: Ctx, src: JSON, path: str) -> list[Cause]:
     return []
 
 
-def _git_repo(c: Ctx, src: JSON, path: str) -> list[Cause]:
+def _git_repo(c: Ctx, src: Any, path: str) -> list[Cause]:
     errs = _req_str(c, src, path, "repository")
     return errs + _local_descending_path(c.str(src, "directory", path), child(path, "directory"))
 
@@ -2002,7 +2008,7 @@ def validate_volumes(c: Ctx, spec: Any, spec_path: str, pod_name: str | None) ->
     return vols, errs
 
 
-def _container_ports(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
+def _container_ports(c: Ctx, ctr: Any, path: str) -> list[Cause]:
     errs: list[Cause] = []
     names: set[str] = set()
     for _, port, pp in c.dlist(ctr, "ports", path):
@@ -2032,7 +2038,7 @@ def _container_ports(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _env(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
+def _env(c: Ctx, ctr: Any, path: str) -> list[Cause]:
     errs: list[Cause] = []
     for _, ev, ep in c.dlist(ctr, "env", path):
         name = c.str(ev, "name", ep)
@@ -2076,7 +2082,7 @@ def _env(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _env_from(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
+def _env_from(c: Ctx, ctr: Any, path: str) -> list[Cause]:
     errs: list[Cause] = []
     fp = child(path, "envFrom")
     for _, ev, ep in c.dlist(ctr, "envFrom", path):
@@ -2102,7 +2108,7 @@ def _env_from(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _volume_mounts(c: Ctx, ctr: JSON, vols: dict[str, JSON], path: str) -> list[Cause]:
+def _volume_mounts(c: Ctx, ctr: Any, vols: dict[str, JSON], path: str) -> list[Cause]:
     errs: list[Cause] = []
     mp_path = child(path, "volumeMounts")
     devices = {c.str(d, "name", dp): c.str(d, "devicePath", dp) for _, d, dp in c.dlist(ctr, "volumeDevices", path)}
@@ -2157,7 +2163,7 @@ def _volume_mounts(c: Ctx, ctr: JSON, vols: dict[str, JSON], path: str) -> list[
     return errs
 
 
-def _volume_devices(c: Ctx, ctr: JSON, vols: dict[str, JSON], path: str) -> list[Cause]:
+def _volume_devices(c: Ctx, ctr: Any, vols: dict[str, JSON], path: str) -> list[Cause]:
     errs: list[Cause] = []
     mounts = {c.str(m, "name", mp): c.str(m, "mountPath", mp) for _, m, mp in c.dlist(ctr, "volumeMounts", path)}
     paths: set[str] = set()
@@ -2201,7 +2207,7 @@ def _port_num_or_name(v: int | str | None, path: str) -> list[Cause]:
     return [invalid(path, 0, "must be between 1 and 65535, inclusive")]
 
 
-def _handler(c: Ctx, h: JSON, path: str, grace: int | None, allow_sleep: bool, allow_grpc: bool) -> list[Cause]:
+def _handler(c: Ctx, h: Any, path: str, grace: int | None, allow_sleep: bool, allow_grpc: bool) -> list[Cause]:
     errs: list[Cause] = []
     n = 0
     kinds = ["exec", "httpGet", "tcpSocket"] + (["grpc"] if allow_grpc else []) + (["sleep"] if allow_sleep else [])
@@ -2245,7 +2251,7 @@ def _handler(c: Ctx, h: JSON, path: str, grace: int | None, allow_sleep: bool, a
     return errs
 
 
-def _probe(c: Ctx, ctr: JSON, name: str, path: str, grace: int | None) -> list[Cause]:
+def _probe(c: Ctx, ctr: Any, name: str, path: str, grace: int | None) -> list[Cause]:
     probe = c.obj(ctr, name, path)
     if probe is None:
         return []
@@ -2267,7 +2273,7 @@ def _probe(c: Ctx, ctr: JSON, name: str, path: str, grace: int | None) -> list[C
     return errs
 
 
-def _lifecycle(c: Ctx, ctr: JSON, path: str, grace: int | None) -> list[Cause]:
+def _lifecycle(c: Ctx, ctr: Any, path: str, grace: int | None) -> list[Cause]:
     lc = c.obj(ctr, "lifecycle", path)
     errs: list[Cause] = []
     if lc is None:
@@ -2289,7 +2295,7 @@ def _id_range(v: int | None, path: str) -> list[Cause]:
     return []
 
 
-def _seccomp(c: Ctx, sp: JSON | None, path: str) -> list[Cause]:
+def _seccomp(c: Ctx, sp: Any, path: str) -> list[Cause]:
     if sp is None:
         return []
     errs = []
@@ -2310,7 +2316,7 @@ def _seccomp(c: Ctx, sp: JSON | None, path: str) -> list[Cause]:
     return errs
 
 
-def _container_security_context(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
+def _container_security_context(c: Ctx, ctr: Any, path: str) -> list[Cause]:
     sc = c.obj(ctr, "securityContext", path)
     if sc is None:
         return []
@@ -2327,7 +2333,7 @@ def _container_security_context(c: Ctx, ctr: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _container_common(c: Ctx, ctr: JSON, vols: dict[str, JSON], path: str, claim_names: set[str],
+def _container_common(c: Ctx, ctr: Any, vols: dict[str, JSON], path: str, claim_names: set[str],
                       restart_policy: str) -> list[Cause]:
     errs: list[Cause] = []
     name = c.str(ctr, "name", path)
@@ -2390,7 +2396,7 @@ def _host_port_conflicts(c: Ctx, containers: list[tuple[int, JSON, str]]) -> lis
     return errs
 
 
-def _pod_affinity_term(c: Ctx, term: JSON, path: str) -> list[Cause]:
+def _pod_affinity_term(c: Ctx, term: Any, path: str) -> list[Cause]:
     errs = validate_label_selector(c, c.obj(term, "labelSelector", path), child(path, "labelSelector"))
     errs += validate_label_selector(c, c.obj(term, "namespaceSelector", path), child(path, "namespaceSelector"))
     for ns in c.slist(term, "namespaces", path):
@@ -2405,7 +2411,7 @@ def _pod_affinity_term(c: Ctx, term: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _affinity(c: Ctx, aff: JSON | None, path: str) -> list[Cause]:
+def _affinity(c: Ctx, aff: Any, path: str) -> list[Cause]:
     errs: list[Cause] = []
     if aff is None:
         return errs
@@ -2463,7 +2469,7 @@ def validate_tolerations(c: Ctx, parent: Any, ppath: str) -> list[Cause]:
     return errs
 
 
-def _pod_security_context(c: Ctx, spec: JSON, path: str) -> list[Cause]:
+def _pod_security_context(c: Ctx, spec: Any, path: str) -> list[Cause]:
     sc = c.obj(spec, "securityContext", path)
     if sc is None:
         return []
@@ -2500,7 +2506,7 @@ def _pod_security_context(c: Ctx, spec: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _dns_config(c: Ctx, spec: JSON, path: str) -> list[Cause]:
+def _dns_config(c: Ctx, spec: Any, path: str) -> list[Cause]:
     errs: list[Cause] = []
     policy = c.str(spec, "dnsPolicy", path)
     cfg = c.obj(spec, "dnsConfig", path)
@@ -2532,7 +2538,7 @@ def _dns_config(c: Ctx, spec: JSON, path: str) -> list[Cause]:
     return errs
 
 
-def _topology_spread(c: Ctx, spec: JSON, path: str) -> list[Cause]:
+def _topology_spread(c: Ctx, spec: Any, path: str) -> list[Cause]:
     errs: list[Cause] = []
     items = c.dlist(spec, "topologySpreadConstraints", path)
     for i, tsc, tp in items:
@@ -2699,12 +2705,12 @@ def validate_pod_spec(c: Ctx, spec: Any, path: str, pod_name: str | None, is_pod
     rcn = c.ostr(spec, "runtimeClassName", path)
     if rcn is not None:
         errs += [invalid(child(path, "runtimeClassName"), rcn, m) for m in name_is_dns_subdomain(rcn, False)]
-    pp = c.ostr(spec, "preemptionPolicy", path)
-    if pp is not None:
-        if pp == "":
+    preempt = c.ostr(spec, "preemptionPolicy", path)
+    if preempt is not None:
+        if preempt == "":
             errs.append(required(child(path, "preemptionPolicy")))
-        elif pp not in ("PreemptLowerPriority", "Never"):
-            errs.append(not_supported(child(path, "preemptionPolicy"), pp, ["PreemptLowerPriority", "Never"]))
+        elif preempt not in ("PreemptLowerPriority", "Never"):
+            errs.append(not_supported(child(path, "preemptionPolicy"), preempt, ["PreemptLowerPriority", "Never"]))
     overhead = c.obj(spec, "overhead", path)
     if overhead is not None:
         errs += validate_resource_requirements(c, {"limits": overhead}, child(path, "overhead"), claim_names)
@@ -2731,7 +2737,7 @@ def _pod_template_meta(c: Ctx, tmpl: Any, path: str) -> list[Cause]:
     return errs
 
 
-def _validate_pod(c: Ctx, obj: JSON) -> list[Cause]:
+def _validate_pod(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     meta = c.obj(obj, "metadata", "")
     spec = c.obj(obj, "spec", "")
@@ -2745,7 +2751,7 @@ def _validate_pod(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_pod_create(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_pod_create(c: Ctx, obj: Any) -> list[Cause]:
     errs = _validate_pod(c, obj)
     spec = c.obj(obj, "spec", "")
     if c.arr(spec, "ephemeralContainers", "spec"):
@@ -2760,7 +2766,7 @@ _UPDATABLE_POD_FIELDS = ("`spec.containers[*].image`,`spec.initContainers[*].ima
                          "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")
 
 
-def validate_pod_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_pod_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     errs += _validate_pod(c, obj)
@@ -2807,11 +2813,15 @@ def validate_pod_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
             errs.append(forbidden(child(gp, "name"), f"only deletion is allowed, but found new scheduling gate '{gn}'"))
     munged = json.loads(json.dumps(spec))
     for key_name in ("containers", "initContainers"):
-        old_list = old_spec.get(key_name) if isinstance(old_spec.get(key_name), list) else []
-        new_list = munged.get(key_name) if isinstance(munged.get(key_name), list) else []
-        for i, ctr in enumerate(new_list):
-            if isinstance(ctr, dict) and i < len(old_list) and isinstance(old_list[i], dict):
-                ctr["image"] = old_list[i].get("image")
+        old_list = old_spec.get(key_name)
+        if not isinstance(old_list, list):
+            old_list = []
+        new_list = munged.get(key_name)
+        if not isinstance(new_list, list):
+            new_list = []
+        for i, item in enumerate(new_list):
+            if isinstance(item, dict) and i < len(old_list) and isinstance(old_list[i], dict):
+                item["image"] = old_list[i].get("image")
     for f in ("activeDeadlineSeconds", "schedulingGates", "tolerations"):
         munged.pop(f, None)
         if f in old_spec:
@@ -2825,7 +2835,7 @@ def validate_pod_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     return errs
 
 
-def validate_pod_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_pod_status_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     status = c.obj(obj, "status", "")
@@ -2951,13 +2961,13 @@ def go_diff(type_name: str, old: Any, new: Any) -> str:
 
 # ============================================================================ PV / PVC
 
-def validate_pv(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_pv(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     name = c.str(c.obj(obj, "metadata", ""), "name", "metadata")
     return errs + validate_pv_spec(c, c.obj(obj, "spec", ""), name)
 
 
-def _pv_sources(spec: JSON) -> JSON:
+def _pv_sources(spec: Any) -> JSON:
     """The spec's non-null volume sources, in PV_SOURCE_KEYS order (go_diff lists them so)."""
     keys = [k for k, v in spec.items() if v is not None and k in _PV_SOURCE_INDEX]
     if len(keys) > 1:
@@ -2965,7 +2975,7 @@ def _pv_sources(spec: JSON) -> JSON:
     return {k: spec[k] for k in keys}
 
 
-def validate_pv_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_pv_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_pv(c, obj)
     spec = c.obj(obj, "spec", "") or {}
@@ -3011,7 +3021,7 @@ def _ga_node_affinity(new: Any, old: Any) -> Any:
     return new
 
 
-def validate_pv_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_pv_status_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     errs = validate_object_meta_update(c, obj, old)
     status = c.obj(obj, "status", "")
     for f in ("phase", "message", "reason"):  # Kubernetes does not check their values
@@ -3019,7 +3029,7 @@ def validate_pv_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     return errs
 
 
-def validate_pvc(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_pvc(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     return errs + validate_pvc_spec(c, c.obj(obj, "spec", ""))
 
@@ -3034,7 +3044,7 @@ def _string_annotation(meta: Any, name: str) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _pvc_specs_to_compare(spec: JSON, old_spec: JSON, copy: Callable[[JSON], JSON], clear_volume_name: bool,
+def _pvc_specs_to_compare(spec: Any, old_spec: Any, copy: Callable[[JSON], JSON], clear_volume_name: bool,
                           drop_sc: bool, bound: bool) -> tuple[JSON, JSON]:
     """``copy`` of the new and old specs with what an update may change made equal.  Nested maps
     are replaced, never changed in place, so ``copy`` may be shallow."""
@@ -3064,7 +3074,7 @@ def _pvc_specs_to_compare(spec: JSON, old_spec: JSON, copy: Callable[[JSON], JSO
     return new_clone, old_clone
 
 
-def validate_pvc_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_pvc_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     errs += validate_pvc(c, obj)
@@ -3113,7 +3123,7 @@ def validate_pvc_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     return errs
 
 
-def _storage_request(spec: JSON) -> Decimal:
+def _storage_request(spec: Any) -> Decimal:
     """resources.requests.storage as Ctx.qmap would read it (0 when absent or not a quantity).
     Nothing is recorded: validate_pvc already read the new spec's through the same paths, and
     what is read from the old object is never reported."""
@@ -3142,7 +3152,7 @@ def _pvc_resource_key(value: str, path: str) -> list[Cause]:
     return []
 
 
-def validate_pvc_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_pvc_status_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     errs = validate_object_meta_update(c, obj, old)
     if not c.slist(c.obj(obj, "spec", ""), "accessModes", "spec"):
         errs.append(required("Spec.accessModes"))
@@ -3169,7 +3179,7 @@ def validate_pvc_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
 
 # ============================================================================ StorageClass
 
-def validate_storage_class(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_storage_class(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     provisioner = c.str(obj, "provisioner", "")
     if not provisioner:
@@ -3220,7 +3230,7 @@ def validate_storage_class(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_storage_class_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_storage_class_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     new_params = obj.get("parameters") if isinstance(obj, dict) else None
@@ -3255,7 +3265,7 @@ def _go_json_error(data: bytes) -> str | None:
     return None
 
 
-def validate_secret(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_secret(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     data_obj = c.obj(obj, "data", "")
     data: dict[str, bytes] = {}
@@ -3301,7 +3311,7 @@ def validate_secret(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def _immutable_object(c: Ctx, obj: JSON, old: JSON, fields: tuple[str, ...]) -> list[Cause]:
+def _immutable_object(c: Ctx, obj: Any, old: Any, fields: tuple[str, ...]) -> list[Cause]:
     oc = Ctx()
     errs: list[Cause] = []
     if oc.bool(old, "immutable", ""):
@@ -3314,7 +3324,7 @@ def _immutable_object(c: Ctx, obj: JSON, old: JSON, fields: tuple[str, ...]) -> 
     return errs
 
 
-def validate_secret_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_secret_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     stype = c.str(obj, "type", "")
@@ -3324,7 +3334,7 @@ def validate_secret_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     return errs + validate_secret(c, obj)
 
 
-def validate_config_map(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_config_map(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     data = c.smap(obj, "data", "")
     binary_obj = c.obj(obj, "binaryData", "") or {}
@@ -3347,7 +3357,7 @@ def validate_config_map(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_config_map_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_config_map_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     errs = validate_object_meta_update(c, obj, old)
     errs += _immutable_object(c, obj, old, ("data", "binaryData"))
     return errs + validate_config_map(c, obj)
@@ -3355,7 +3365,7 @@ def validate_config_map_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
 
 # ============================================================================ Namespace / Node
 
-def validate_namespace(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_namespace(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_label)
     for f in c.slist(c.obj(obj, "spec", ""), "finalizers", "spec"):
         errs += [invalid("spec.finalizers", f, m) for m in is_qualified_name(f)]
@@ -3364,7 +3374,7 @@ def validate_namespace(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_namespace_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_namespace_status_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     errs = validate_object_meta_update(c, obj, old)
     phase = c.str(c.obj(obj, "status", ""), "phase", "status")
     if not c.has(c.obj(obj, "metadata", ""), "deletionTimestamp"):
@@ -3401,7 +3411,7 @@ def _node_taints(c: Ctx, spec: Any) -> list[Cause]:
     return errs
 
 
-def _node_resources(c: Ctx, obj: JSON) -> list[Cause]:
+def _node_resources(c: Ctx, obj: Any) -> list[Cause]:
     errs: list[Cause] = []
     status = c.obj(obj, "status", "")
     for field_name in ("capacity", "allocatable"):
@@ -3427,7 +3437,7 @@ def _pod_cidrs(c: Ctx, spec: Any) -> list[Cause]:
     return errs
 
 
-def validate_node(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_node(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     spec = c.obj(obj, "spec", "")
     errs += _node_taints(c, spec)
@@ -3438,7 +3448,7 @@ def validate_node(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_node_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_node_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     errs += _node_resources(c, obj)
@@ -3479,7 +3489,7 @@ def _externally_accessible(svc_type: str, external_ips: list[str]) -> bool:
     return svc_type in ("LoadBalancer", "NodePort") or (svc_type == "ClusterIP" and bool(external_ips))
 
 
-def validate_service(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_service(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns1035_label)
     meta = c.obj(obj, "metadata", "")
     ann = c.smap(meta, "annotations", "metadata")
@@ -3634,7 +3644,7 @@ def validate_service(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def _cluster_ips_related(c: Ctx, spec: JSON, svc_type: str, headless: bool) -> list[Cause]:
+def _cluster_ips_related(c: Ctx, spec: Any, svc_type: str, headless: bool) -> list[Cause]:
     if svc_type == "ExternalName":
         return []
     errs: list[Cause] = []
@@ -3684,7 +3694,7 @@ def _cluster_ips_related(c: Ctx, spec: JSON, svc_type: str, headless: bool) -> l
     return errs
 
 
-def validate_service_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_service_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     spec = c.obj(obj, "spec", "") or {}
@@ -3737,7 +3747,7 @@ def validate_service_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     return errs + validate_service(c, obj)
 
 
-def validate_service_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_service_status_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     errs = validate_object_meta_update(c, obj, old)
     spec = c.obj(obj, "spec", "")
     lb = c.obj(c.obj(obj, "status", ""), "loadBalancer", "status")
@@ -3764,7 +3774,7 @@ def validate_service_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     return errs
 
 
-def validate_endpoints(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_endpoints(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     for _, ss, sp in c.dlist(obj, "subsets", ""):
         addresses = c.dlist(ss, "addresses", sp)
@@ -3803,7 +3813,7 @@ def validate_endpoints(c: Ctx, obj: JSON) -> list[Cause]:
 
 # ============================================================================ Event / Lease
 
-def validate_event(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_event(c: Ctx, obj: Any) -> list[Cause]:
     """legacyValidateEvent for requests in core/v1 (the caller's request version)."""
     errs: list[Cause] = []
     ns = c.str(c.obj(obj, "metadata", ""), "namespace", "metadata")
@@ -3848,7 +3858,7 @@ def validate_event(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_lease(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_lease(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     spec = c.obj(obj, "spec", "")
     dur = c.int(spec, "leaseDurationSeconds", "spec")
@@ -3871,7 +3881,7 @@ def validate_lease(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_controller_revision(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_controller_revision(c: Ctx, obj: Any) -> list[Cause]:
     """ValidateControllerRevision: data is required, revision is not negative."""
     errs = validate_object_meta(c, obj, name_is_dns_subdomain)
     if obj.get("data") is None:
@@ -3882,7 +3892,7 @@ def validate_controller_revision(c: Ctx, obj: JSON) -> list[Cause]:
     return errs
 
 
-def validate_controller_revision_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_controller_revision_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     errs = validate_object_meta_update(c, obj, old) + validate_controller_revision(c, obj)
     if obj.get("data") != old.get("data"):
         errs.append(invalid("data", "", "field is immutable"))
@@ -4007,12 +4017,12 @@ def validate_statefulset_spec(c: Ctx, spec: Any) -> list[Cause]:
     return errs
 
 
-def validate_statefulset(c: Ctx, obj: JSON) -> list[Cause]:
+def validate_statefulset(c: Ctx, obj: Any) -> list[Cause]:
     errs = validate_object_meta(c, obj, name_is_dns_label)
     return errs + validate_statefulset_spec(c, c.obj(obj, "spec", ""))
 
 
-def validate_statefulset_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_statefulset_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs = validate_object_meta_update(c, obj, old)
     spec = c.obj(obj, "spec", "") or {}
@@ -4031,7 +4041,7 @@ def validate_statefulset_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
     return errs
 
 
-def validate_statefulset_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+def validate_statefulset_status_update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
     oc = Ctx()
     errs: list[Cause] = []
     status = c.obj(obj, "status", "")
@@ -4042,9 +4052,9 @@ def validate_statefulset_status_update(c: Ctx, obj: JSON, old: JSON) -> list[Cau
         if v < 0:
             errs.append(invalid(child("status", f), v, "must be greater than or equal to 0"))
     for f in ("observedGeneration", "collisionCount"):
-        v = c.int(status, f, "status")
-        if v is not None and v < 0:
-            errs.append(invalid(child("status", f), v, "must be greater than or equal to 0"))
+        n = c.int(status, f, "status")
+        if n is not None and n < 0:
+            errs.append(invalid(child("status", f), n, "must be greater than or equal to 0"))
     for f in ("readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"):
         if vals[f] > vals["replicas"]:
             errs.append(invalid(child("status", f), vals[f], "cannot be greater than status.replicas"))
@@ -4065,7 +4075,7 @@ _Update = Callable[[Ctx, JSON, JSON], list[Cause]]
 
 
 def _meta_update_then(create: _Create) -> _Update:
-    def update(c: Ctx, obj: JSON, old: JSON) -> list[Cause]:
+    def update(c: Ctx, obj: Any, old: Any) -> list[Cause]:
         return validate_object_meta_update(c, obj, old) + create(c, obj)
     return update
 
@@ -4115,7 +4125,7 @@ _STATUS_UPDATE: dict[str, _Update] = {
 }
 
 
-def _generic_meta(c: Ctx, obj: JSON) -> list[Cause]:
+def _generic_meta(c: Ctx, obj: Any) -> list[Cause]:
     """The registry's own ValidateObjectMetaAccessor with path-segment names."""
     return validate_object_meta(c, obj, path_segment_name, kube=False)
 
@@ -4179,7 +4189,7 @@ def _guarded(kind: str, obj: Any, old: Any, status: bool) -> tuple[list[Cause], 
     return errs, c.decode, c.decode_msgs
 
 
-def validate(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
+def validate(kind: str, obj: Any, old: Any = None) -> list[Cause]:
     """The causes Kubernetes 1.32 would report for creating (``old`` None) or updating
     ``obj``; [] when it is acceptable.  Never raises.  When the body could not even be
     decoded by Kubernetes (wrong JSON types, bad quantities, bad base64) only those
@@ -4190,7 +4200,7 @@ def validate(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) 
     return _dedupe(errs)
 
 
-def validate_status_update(kind: str, obj: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+def validate_status_update(kind: str, obj: Any, old: Any) -> list[Cause]:
     """Validation of a write to the /status subresource (``obj`` already carries the old
     spec, as the status strategy keeps it).  Never raises."""
     errs, decode, _ = _guarded(kind, obj, old, True)
@@ -4199,7 +4209,7 @@ def validate_status_update(kind: str, obj: dict[str, Any], old: dict[str, Any]) 
     return _dedupe(errs)
 
 
-def check(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None,
+def check(kind: str, obj: Any, old: Any = None,
           status: bool = False) -> tuple[list[Cause], str | None]:
     """One validation pass: (causes, decode message).  A decode message (wrong JSON types,
     bad quantities, bad base64) means Kubernetes would have answered 400 before validating;
@@ -4210,13 +4220,13 @@ def check(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None,
     return _dedupe(errs), None
 
 
-def decode_errors(kind: str, obj: dict[str, Any]) -> list[Cause]:
+def decode_errors(kind: str, obj: Any) -> list[Cause]:
     """The problems Kubernetes finds while decoding the body (before validation)."""
     _, decode, _ = _guarded(kind, obj, None, False)
     return _dedupe(decode)
 
 
-def decode_error_message(kind: str, obj: dict[str, Any]) -> str | None:
+def decode_error_message(kind: str, obj: Any) -> str | None:
     """The first decoding problem as Kubernetes words it, for a 400 of the form
     ``<Kind> in version "<v>" cannot be handled as a <Kind>: <message>``; None if none."""
     _, _, msgs = _guarded(kind, obj, None, False)
