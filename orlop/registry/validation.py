@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 import ipaddress
 import json
+import logging
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 JSON = dict[str, Any]
+log = logging.getLogger(__name__)
 
 # ============================================================================ messages
 
@@ -4184,6 +4186,7 @@ def _guarded(kind: str, obj: Any, old: Any, status: bool) -> tuple[list[Cause], 
         cause = invalid("", "<object>", "object is too deeply nested")
         return [cause], [cause], [cause.message]
     except Exception as e:  # the guard must hold even against a bug here
+        log.exception("validating a %s failed (answered as a 422 cause)", kind)
         cause = _c("InternalError", "", f"Internal error: validation failed: {type(e).__name__}")
         return [cause], [], []
     return errs, c.decode, c.decode_msgs
