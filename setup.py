@@ -3,9 +3,9 @@
 Why: every write, watch event and binding decision of `orlop up` runs on one event-loop thread,
 and that thread's CPU time per object is the figure issue 3's speed targets measure (README,
 Benchmarks). mypyc (mypy's compiler, from the mypy package) turns these typed modules into C
-that calls the same objects without the interpreter's bytecode loop: under callgrind the
-server executes 17% fewer instructions per static PV/PVC pair and 16% fewer per provisioned
-claim, 5–6% less CPU time in timed runs (README, Benchmarks).  The modules are ordinary Python and stay importable as such:
+that calls the same objects without the interpreter's bytecode loop (the gain, measured:
+README, Benchmarks, fifth and sixth rounds).  The modules are ordinary Python and stay
+importable as such:
 
 - ``ORLOP_PURE=1 pip install ...`` installs pure Python (and removes built modules from a
   source tree); so does a machine with no C compiler, saying so.

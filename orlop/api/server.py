@@ -23,6 +23,7 @@ from aiohttp import web
 
 from .. import errors
 from ..errors import Cause, StatusError, bad_request, invalid, not_found
+from ..jsonobj import is_int64
 from ..registry import resources as resmod
 from ..registry.core import (
     DeleteOptions,
@@ -128,10 +129,6 @@ def _bool(v: str | None) -> bool:
     return v is not None and v.lower() in ("1", "true", "yes")
 
 
-def _is_int64(n: int) -> bool:
-    return -(1 << 63) <= n < 1 << 63
-
-
 def _int(q: Any, name: str) -> int | None:
     v = q.get(name)
     if v in (None, ""):
@@ -140,7 +137,7 @@ def _int(q: Any, name: str) -> int | None:
         n = int(v)
     except ValueError:
         raise bad_request(f"invalid {name}: {v!r}") from None
-    if not _is_int64(n):        # Kubernetes parses them as int64: out of range, 400
+    if not is_int64(n):        # Kubernetes parses them as int64: out of range, 400
         raise bad_request(f"invalid {name}: {v!r}: value out of range")
     return n
 
@@ -551,7 +548,7 @@ class ApiServer:
             grace = _int(q, "gracePeriodSeconds")
         # Kubernetes decodes the body into typed fields (int64, types.UID, string, bool): another
         # JSON type is a 400 there, before anything is done.
-        elif type(grace) is not int or not _is_int64(grace):
+        elif type(grace) is not int or not is_int64(grace):
             raise bad_request(f"gracePeriodSeconds must be an int64: {grace!r}")
         for name in ("uid", "resourceVersion"):
             if not isinstance(pre.get(name), (str, type(None))):

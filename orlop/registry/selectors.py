@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import bad_request
 from ..gofmt import go_quote
+from ..jsonobj import is_int64
 from .resources import RESOURCES
 from .validation import is_qualified_name, is_valid_label_value
 
@@ -109,7 +110,7 @@ class Requirement:
                 errors.append(_invalid(values_path, _go_string_slice(values),
                                        "for 'Gt', 'Lt' operators, exactly one value is required"))
             for i, v in enumerate(vals):
-                if not re.fullmatch(r"[+-]?[0-9]+", v) or not -(2**63) <= int(v) < 2**63:
+                if not re.fullmatch(r"[+-]?[0-9]+", v) or not is_int64(int(v)):
                     errors.append(_invalid(f"{values_path}[{i}]", go_quote(v),
                                            "for 'Gt', 'Lt' operators, the value must be an integer"))
         else:

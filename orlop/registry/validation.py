@@ -42,6 +42,7 @@ from orlop.errors import Cause
 from orlop.quantity import ParsedQuantity, parse_quantity_full
 
 from ..gofmt import GoRaw, go_float, go_quote
+from ..jsonobj import is_int64
 
 __all__ = [
     "decode_error_message",
@@ -530,7 +531,7 @@ class Ctx:
         if v is None:
             return None
         if isinstance(v, int) and not isinstance(v, bool):
-            if -(1 << 63) <= v < (1 << 63):
+            if is_int64(v):
                 return v
         self._bad(child(ppath, name), v, "integer")
         return None

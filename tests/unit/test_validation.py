@@ -1196,13 +1196,16 @@ def _paths(obj, prefix=()):
             yield from _paths(v, prefix + (i,))
 
 
+def _node(obj, path):
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
 def _set(obj, path, value):
     if not path:
         return value
-    target = obj
-    for p in path[:-1]:
-        target = target[p]
-    target[path[-1]] = value
+    _node(obj, path[:-1])[path[-1]] = value
     return obj
 
 
@@ -1309,12 +1312,6 @@ def _maximal_object(kind):
 
 def _other_type(v):
     return {dict: "x", list: {}, str: 0}.get(type(v), "x")
-
-
-def _node(obj, path):
-    for p in path:
-        obj = obj[p]
-    return obj
 
 
 def _type_variants(full):
