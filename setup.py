@@ -49,6 +49,8 @@ COMPILED = [
     "orlop/registry/warnings.py",
     "orlop/jsonobj.py",
     "orlop/registry/validation.py",
+    "orlop/controllers/base.py",
+    "orlop/controllers/pv/controller.py",
 ]
 GROUP = "orlop._compiled"  # the group's shared library: orlop/_compiled__mypyc.*.so
 MANIFEST = os.path.join("orlop", "compiled.json")

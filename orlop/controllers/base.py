@@ -107,15 +107,15 @@ class Informer:
                 items, rv = await self.client.list(self.api_version, self.kind, label_selector=self.label_selector,
                                                    field_selector=self.field_selector)
                 fresh = {key_of(o): without_managed_fields(o) for o in items}
-                for k, old in list(self.cache.items()):
+                for k, gone in list(self.cache.items()):
                     if k not in fresh:
                         del self.cache[k]
-                        self._emit("DELETED", old, old)
+                        self._emit("DELETED", gone, gone)
                 for k, o in fresh.items():
-                    old = self.cache.get(k)
+                    was = self.cache.get(k)
                     self.cache[k] = o
-                    if old is None or old["metadata"]["resourceVersion"] != o["metadata"]["resourceVersion"]:
-                        self._emit("ADDED" if old is None else "MODIFIED", o, old)
+                    if was is None or was["metadata"]["resourceVersion"] != o["metadata"]["resourceVersion"]:
+                        self._emit("ADDED" if was is None else "MODIFIED", o, was)
                 self.synced.set()
                 del items, fresh        # (held until the watch ends otherwise: a second copy of the cache)
                 async for ev in self.client.watch(self.api_version, self.kind, resource_version=rv,

@@ -159,6 +159,9 @@ class PVController:
         # (what the resync every 15 s mostly meets).
         self.quiet_claims: dict[tuple[str, str], tuple[str, str | None]] = {}
         self.quiet_volumes: dict[str, tuple[str, str]] = {}
+        # Syncs that reached a decision (not skipped as quiet): what the quiet memo saves shows here.
+        self.claims_decided = 0
+        self.volumes_decided = 0
         self.ops = Operations(self._after_op, OP_BACKOFF_MAX)
         self._slots = asyncio.Semaphore(MAX_INFLIGHT)
         self.claims.on_change(self._on_claim)
@@ -390,6 +393,7 @@ class PVController:
         now = now_rfc3339()
         pods = [p for (ns, _), p in self.pods.cache.items() if ns == key[0]]
         d = decide.sync_claim(claim, self.index, classes, now, pods=pods, drivers=SERVED)
+        self.claims_decided += 1
         if stamp is not None and d.idle():
             self.quiet_claims[key] = stamp
         else:
@@ -461,6 +465,7 @@ class PVController:
         if _unsynced(pv) and self._hold(pv):
             return
         d = decide.sync_volume(pv, claim, self._class_map(), now_rfc3339())
+        self.volumes_decided += 1
         if stamp is not None and d.idle():
             self.quiet_volumes[name] = stamp
         else:
