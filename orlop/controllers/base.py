@@ -19,15 +19,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..client import LocalClient
 from ..errors import StatusError
+
+if TYPE_CHECKING:
+    from ..registry.core import WatchEvent
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]          # (namespace or "", name)
+
+
+class ListWatcher(Protocol):
+    """What an informer needs of a client: ``LocalClient`` in process, ``RemoteClient`` over HTTPS
+    (``orlop agent``).  A protocol, not a class: compiled (setup.py), an annotation naming a
+    class is checked at run time, and RemoteClient is not a LocalClient."""
+
+    async def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[dict[str, Any]], str]: ...
+
+    def watch(self, api_version: str, kind: str, namespace: str | None = None, resource_version: str = "",
+              label_selector: str = "", field_selector: str = "") -> AsyncIterator[WatchEvent]: ...
 Handler = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
 
@@ -67,7 +81,7 @@ def selected(matches: Callable[[dict[str, Any]], bool], handler: Handler) -> Han
 class Informer:
     """A cache of one kind, kept current by list + watch; calls handlers on each change."""
 
-    def __init__(self, client: LocalClient, api_version: str, kind: str, field_selector: str = "",
+    def __init__(self, client: ListWatcher, api_version: str, kind: str, field_selector: str = "",
                  label_selector: str = ""):
         self.client = client
         self.api_version = api_version
@@ -148,7 +162,7 @@ class Informers:
     handlers all hang off the same informer, as client-go's SharedInformerFactory does.
     """
 
-    def __init__(self, client: LocalClient):
+    def __init__(self, client: ListWatcher):
         self.client = client
         self._by_kind: dict[tuple[str, str], Informer] = {}
         self._late: asyncio.Queue[Informer] | None = None

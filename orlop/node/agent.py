@@ -114,9 +114,9 @@ class NodeAgent:
             self.volume_informer = informers.get("v1", "PersistentVolume")
             on_pod: Handler = selected(self._on_this_node, self._on_pod)
         else:
-            self.pod_informer = Informer(client, "v1", "Pod", field_selector=f"spec.nodeName={node_name}")  # type: ignore[arg-type]
-            self.claim_informer = Informer(client, "v1", "PersistentVolumeClaim")  # type: ignore[arg-type]
-            self.volume_informer = Informer(client, "v1", "PersistentVolume")  # type: ignore[arg-type]
+            self.pod_informer = Informer(client, "v1", "Pod", field_selector=f"spec.nodeName={node_name}")
+            self.claim_informer = Informer(client, "v1", "PersistentVolumeClaim")
+            self.volume_informer = Informer(client, "v1", "PersistentVolume")
             on_pod = self._on_pod
         self._handlers = [(self.pod_informer, on_pod), (self.claim_informer, self._on_storage),
                           (self.volume_informer, self._on_storage)]
