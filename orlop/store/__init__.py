@@ -66,7 +66,9 @@ class Compacted(StoreError):
         self.compacted = compacted
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, 2.6 us
+# against 0.9 with slots (two of these are made per write).  Nothing changes them once made.
+@dataclass(slots=True)
 class KeyValue:
     key: str
     value: bytes
@@ -74,7 +76,7 @@ class KeyValue:
     create_revision: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WatchEvent:
     """One change. ``type`` is PUT or DELETE; ``prev`` is the value before the change."""
 
