@@ -51,6 +51,8 @@ COMPILED = [
     "orlop/registry/validation.py",
     "orlop/controllers/base.py",
     "orlop/controllers/pv/controller.py",
+    "orlop/client.py",
+    "orlop/registry/watchstream.py",
 ]
 GROUP = "orlop._compiled"  # the group's shared library: orlop/_compiled__mypyc.*.so
 MANIFEST = os.path.join("orlop", "compiled.json")

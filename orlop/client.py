@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from .errors import StatusError
 from .registry.core import (
@@ -45,6 +46,7 @@ def binding(namespace: str, name: str, node_name: str, uid: str | None = None) -
             "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)    # (RemoteClient, interpreted, is one)
 class EventRecorder:
     """``event()`` for any client with get/create/update: Kubernetes' event recorder.
 
@@ -85,7 +87,7 @@ class EventRecorder:
                 except StatusError as e:
                     if e.code not in (404, 409):
                         raise
-        ev = {
+        ev: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Event",
             # Kubernetes names events <object>.<unix nanoseconds in hex>: they sort in time order.
             "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": ns},

@@ -331,11 +331,11 @@ class Registry:
         version, carry the object's JSON instead of the object (``WatchEvent.raw``) -- what the API
         server writes to the client anyway, so it is never decoded and encoded again.
 
-        The stream is an async generator, which mypyc cannot compile: registry/watchstream.py.
+        The stream: registry/watchstream.py.
         """
-        from .watchstream import watch
+        from .watchstream import WatchStream
 
-        return watch(self, res, namespace, opts, bookmarks, progress_interval, raw)
+        return WatchStream(self, res, namespace, opts, bookmarks, progress_interval, raw)
 
     # --------------------------------------------------------------- writes
     def _manager(self, opts: WriteOptions, default: str) -> str:
