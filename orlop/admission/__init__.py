@@ -16,6 +16,7 @@ import zlib
 from typing import Any, Protocol
 
 from ..errors import Cause, StatusError, forbidden, invalid, not_found
+from ..quantity import parse_quantity
 from ..registry.resources import Resource
 
 
@@ -130,6 +131,20 @@ class DefaultStorageClass:
             spec["storageClassName"] = default["metadata"]["name"]
 
 
+def _storage_request(claim: dict[str, Any]) -> Any:
+    try:
+        return claim["spec"]["resources"]["requests"]["storage"]
+    except (KeyError, TypeError):
+        return None
+
+
+def _size(v: Any) -> Any:
+    try:
+        return parse_quantity(v)
+    except (TypeError, ValueError):
+        return None
+
+
 class PersistentVolumeClaimResize:
     """Growing a claim needs a class that allows it (Kubernetes' PersistentVolumeClaimResize)."""
 
@@ -140,23 +155,10 @@ class PersistentVolumeClaimResize:
                     view: View) -> None:
         if op != "UPDATE" or res.group or res.kind != "PersistentVolumeClaim" or old is None:
             return
-        from ..quantity import parse_quantity
-
-        def request(o: dict[str, Any]) -> Any:
-            try:
-                return o["spec"]["resources"]["requests"]["storage"]
-            except (KeyError, TypeError):
-                return None
-
-        def size(v: Any) -> Any:
-            try:
-                return parse_quantity(v)
-            except (TypeError, ValueError):
-                return None
-        new_req, old_req = request(obj), request(old)
+        new_req, old_req = _storage_request(obj), _storage_request(old)
         if new_req is None or old_req is None or new_req == old_req:
             return      # (the same text: the same size, nothing grows; every bind and status write)
-        new_size, old_size = size(new_req), size(old_req)
+        new_size, old_size = _size(new_req), _size(old_req)
         if new_size is None or old_size is None or new_size <= old_size:
             return
         name = obj["metadata"].get("name", "")

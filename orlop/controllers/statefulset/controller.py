@@ -117,6 +117,8 @@ class StatefulSetController:
         owner = self._owner_set(obj)
         if owner is not None:
             self.queue.add(owner)
+        if not self.sets.cache:
+            return      # (no set to recreate a claim for: every claim event of a cluster without sets)
         prefix, ordinal = ident.parent_and_ordinal(obj["metadata"]["name"])
         if ordinal < 0:
             return
