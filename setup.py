@@ -4,7 +4,7 @@ Why: every write, watch event and binding decision of `orlop up` runs on one eve
 and that thread's CPU time per object is the figure issue 3's speed targets measure (README,
 Benchmarks). mypyc (mypy's compiler, from the mypy package) turns these typed modules into C
 that calls the same objects without the interpreter's bytecode loop (the gain, measured:
-README, Benchmarks, fifth and sixth rounds).  The modules are ordinary Python and stay
+README, Benchmarks, fifth to seventh rounds).  The modules are ordinary Python and stay
 importable as such:
 
 - ``ORLOP_PURE=1 pip install ...`` installs pure Python (and removes built modules from a
