@@ -42,6 +42,8 @@ class ListWatcher(Protocol):
 
     def watch(self, api_version: str, kind: str, namespace: str | None = None, resource_version: str = "",
               label_selector: str = "", field_selector: str = "") -> AsyncIterator[WatchEvent]: ...
+
+
 Handler = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
 
