@@ -7,20 +7,15 @@ methods, so any client that has them fits; nothing in ``orlop.node`` names a cli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from ..registry.core import WatchEvent
+from ..controllers.base import ListWatcher
 
 
-class NodeClient(Protocol):
+class NodeClient(ListWatcher, Protocol):
+    """An informer's client (list, watch) that also reads and writes single objects."""
+
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
-
-    async def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
-                   field_selector: str = "") -> tuple[list[dict[str, Any]], str]: ...
-
-    def watch(self, api_version: str, kind: str, namespace: str | None = None, resource_version: str = "",
-              label_selector: str = "", field_selector: str = "") -> AsyncIterator[WatchEvent]: ...
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
 
