@@ -105,8 +105,10 @@ for _res in RESOURCES:
 
 _BY_PATH: dict[tuple[str, str, str], Resource] = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_KIND: dict[tuple[str, str], Resource] = {}
+_BY_GVK: dict[tuple[str, str, str], Resource] = {}
 for _res in RESOURCES:
     _BY_KIND.setdefault((_res.group, _res.kind), _res)   # first listed = preferred version
+    _BY_GVK.setdefault((_res.group, _res.version, _res.kind), _res)
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:
@@ -120,10 +122,7 @@ def by_kind(group: str, kind: str) -> Resource | None:
 
 def by_api_version(api_version: str, kind: str) -> Resource | None:
     group, _, version = api_version.rpartition("/")
-    for r in RESOURCES:
-        if r.group == group and r.version == version and r.kind == kind:
-            return r
-    return None
+    return _BY_GVK.get((group, version, kind))
 
 
 def storage_resource(res: Resource) -> Resource:
