@@ -104,6 +104,40 @@ async def test_unfiltered_watch_never_decodes_the_previous_value(client: LocalCl
         await first("app=x")
 
 
+async def test_a_watch_closed_or_cancelled_leaves_no_watcher_in_the_store(client: LocalClient) -> None:
+    """Registry.watch's stream closes the store's stream beneath it, as closing a generator
+    would: on ``aclose()``, and when the task reading it is cancelled (an API watch ending)."""
+    store: Any = client.registry.store
+    before = len(store._watchers)
+    await client.create(cm("seen", {"app": "x"}))
+    stream: Any = client.watch("v1", "ConfigMap", "default")
+    assert (await stream.__anext__()).type == "ADDED"       # (the list part: no watcher yet)
+    reading = asyncio.ensure_future(stream.__anext__())
+    await until_true(lambda: len(store._watchers) == before + 1)
+    await client.create(cm("next", {}))
+    assert (await asyncio.wait_for(reading, 5)).object["metadata"]["name"] == "next"
+    await stream.aclose()
+    assert len(store._watchers) == before
+    with pytest.raises(StopAsyncIteration):
+        await stream.__anext__()
+
+    async def read_forever() -> None:
+        async for _ in client.watch("v1", "ConfigMap", "default", resource_version="1"):
+            pass
+    task = asyncio.ensure_future(read_forever())
+    await until_true(lambda: len(store._watchers) == before + 1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(store._watchers) == before
+
+
+async def until_true(cond: Any, timeout: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
 def test_new_uid_is_a_random_version_4_uuid() -> None:
     uids = [core.new_uid() for _ in range(1000)]        # more than one batch of random bytes
     assert len(set(uids)) == len(uids)
