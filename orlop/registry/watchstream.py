@@ -6,8 +6,7 @@ stream does what ``async def watch(...): ... yield`` would, step by step: nothin
 until the first ``__anext__`` (so a bad request still fails on first read, as before),
 then the current objects as ADDED when the watch starts from resourceVersion "0" or none,
 then the store's changes.  ``aclose()`` closes the store's stream beneath it, as closing a
-generator would.  It reads what it uses from core at run time (core imports it lazily, so
-there is no import cycle at start).
+generator would.  (core imports this module lazily, in ``Registry.watch``: no import cycle.)
 """
 
 from __future__ import annotations
@@ -19,10 +18,11 @@ from ..errors import expired
 from ..store import Compacted, KeyValue
 from ..store import WatchEvent as StoreEvent
 from . import selectors
+from .core import WatchEvent, decode, parse_rv, with_resource_version
 from .resources import storage_resource
 
 if TYPE_CHECKING:
-    from .core import ListOptions, Registry, WatchEvent
+    from .core import ListOptions, Registry
     from .resources import Resource
 
 
@@ -56,14 +56,12 @@ class WatchStream:
         self.field_reqs = selectors.parse_field_selector(opts.field_selector) if opts.field_selector else []
         if self.field_reqs:
             selectors.check_field_selector(res.kind, self.field_reqs, res.group_version)
-        from .core import parse_rv
         self.rv = parse_rv(opts.resource_version)
         self.prefix = storage_resource(res).key_prefix(self.namespace)
         self.filtered = self.label_sel is not None or bool(self.field_reqs)
         self.raw = self.raw and not self.filtered and self.reg.is_storage_version(res)
 
     async def __anext__(self) -> WatchEvent:
-        from .core import WatchEvent, decode
         if self.closed:
             raise StopAsyncIteration
         if not self.started:
@@ -91,7 +89,6 @@ class WatchStream:
 
     def _event(self, ev: StoreEvent) -> WatchEvent | None:
         """What the watcher sees of one change of the store: an event, or nothing."""
-        from .core import WatchEvent, decode, with_resource_version
         reg, res, label_sel, field_reqs = self.reg, self.res, self.label_sel, self.field_reqs
         if ev.progress:
             if self.bookmarks:

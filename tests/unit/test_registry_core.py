@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from inproc import until
 
 from orlop.client import LocalClient, resource_of
 from orlop.errors import StatusError
@@ -109,11 +110,14 @@ async def test_a_watch_closed_or_cancelled_leaves_no_watcher_in_the_store(client
     would: on ``aclose()``, and when the task reading it is cancelled (an API watch ending)."""
     store: Any = client.registry.store
     before = len(store._watchers)
+
+    async def watchers(n: int) -> bool:
+        return len(store._watchers) == n
     await client.create(cm("seen", {"app": "x"}))
     stream: Any = client.watch("v1", "ConfigMap", "default")
     assert (await stream.__anext__()).type == "ADDED"       # (the list part: no watcher yet)
     reading = asyncio.ensure_future(stream.__anext__())
-    await until_true(lambda: len(store._watchers) == before + 1)
+    await until(lambda: watchers(before + 1), timeout=5, what="the store's watcher")
     await client.create(cm("next", {}))
     assert (await asyncio.wait_for(reading, 5)).object["metadata"]["name"] == "next"
     await stream.aclose()
@@ -125,17 +129,10 @@ async def test_a_watch_closed_or_cancelled_leaves_no_watcher_in_the_store(client
         async for _ in client.watch("v1", "ConfigMap", "default", resource_version="1"):
             pass
     task = asyncio.ensure_future(read_forever())
-    await until_true(lambda: len(store._watchers) == before + 1)
+    await until(lambda: watchers(before + 1), timeout=5, what="the store's watcher")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert len(store._watchers) == before
-
-
-async def until_true(cond: Any, timeout: float = 5) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 def test_new_uid_is_a_random_version_4_uuid() -> None:
